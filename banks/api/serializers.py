@@ -1,0 +1,72 @@
+"""Request and response shapes of the bank routes, named as in the contract's schemas."""
+
+from rest_framework import serializers
+
+# CreateBankRequest fields that are per-bank configuration; they go through the configuration registry.
+CREATE_BANK_CONFIG_FIELDS = (
+    "reflect_mission",
+    "retain_mission",
+    "retain_extraction_mode",
+    "retain_custom_instructions",
+    "retain_chunk_size",
+    "retain_structured_chunk_size",
+    "retain_max_attachments_per_chunk",
+    "enable_observations",
+    "observations_mission",
+    "enable_text_search",
+    "enable_temporal_retrieval",
+    "enable_graph_retrieval",
+    "enable_reranking",
+)
+
+
+class DispositionTraitsSerializer(serializers.Serializer):
+    skepticism = serializers.IntegerField(min_value=1, max_value=5)
+    literalism = serializers.IntegerField(min_value=1, max_value=5)
+    empathy = serializers.IntegerField(min_value=1, max_value=5)
+
+
+class CreateBankRequestSerializer(serializers.Serializer):
+    """CreateBankRequest: profile fields are checked here; configuration fields by the registry (strictly)."""
+
+    name = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=255)
+    disposition = DispositionTraitsSerializer(required=False, allow_null=True)
+    disposition_skepticism = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
+    disposition_literalism = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
+    disposition_empathy = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
+    mission = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    background = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+
+
+class UpdateDispositionRequestSerializer(serializers.Serializer):
+    disposition = DispositionTraitsSerializer()
+
+
+class BankConfigUpdateSerializer(serializers.Serializer):
+    updates = serializers.DictField(help_text="Overrides keyed by field name or HINDSIGHT_API_ name.")
+
+
+class BankListQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    limit = serializers.IntegerField(required=False, min_value=0, max_value=1000, default=100)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+class BankProfileResponseSerializer(serializers.Serializer):
+    bank_id = serializers.CharField()
+    name = serializers.CharField()
+    disposition = DispositionTraitsSerializer()
+    mission = serializers.CharField()
+    background = serializers.CharField(allow_null=True)
+
+
+class BankConfigResponseSerializer(serializers.Serializer):
+    bank_id = serializers.CharField()
+    config = serializers.DictField()
+    overrides = serializers.DictField()
+
+
+class DeleteResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField(allow_null=True)
+    deleted_count = serializers.IntegerField(allow_null=True)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from banks.api import views
+
+urlpatterns = [
+    path("v1/default/banks", views.BankListView.as_view(), name="bank-list"),
+    path("v1/default/banks/<str:bank_id>", views.BankDetailView.as_view(), name="bank-detail"),
+    path("v1/default/banks/<str:bank_id>/profile", views.BankProfileView.as_view(), name="bank-profile"),
+    path("v1/default/banks/<str:bank_id>/config", views.BankConfigView.as_view(), name="bank-config"),
+]

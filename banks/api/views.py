@@ -1,0 +1,127 @@
+"""Bank routes of the contract: list, create/update, delete, profile and configuration."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from banks import selectors, services
+from banks.api.serializers import (
+    CREATE_BANK_CONFIG_FIELDS,
+    BankConfigResponseSerializer,
+    BankConfigUpdateSerializer,
+    BankListQuerySerializer,
+    BankProfileResponseSerializer,
+    CreateBankRequestSerializer,
+    DeleteResponseSerializer,
+    UpdateDispositionRequestSerializer,
+)
+from hindsight_site.api.parsing import parse_body, parse_query
+from hindsight_site.errors import NotFound
+
+
+class BankListView(APIView):
+    @extend_schema(operation_id="list_banks", parameters=[BankListQuerySerializer])
+    def get(self, request):
+        query = parse_query(request, BankListQuerySerializer)
+        items, total = selectors.list_banks(q=query.get("q"), limit=query["limit"], offset=query["offset"])
+        return Response({"banks": items, "total": total, "limit": query["limit"], "offset": query["offset"]})
+
+
+class BankDetailView(APIView):
+    def _create_or_update(self, request, bank_id: str) -> Response:
+        data = parse_body(request, CreateBankRequestSerializer)
+        disposition = dict(data.get("disposition") or {})
+        for trait in ("skepticism", "literalism", "empathy"):
+            value = data.get(f"disposition_{trait}")
+            if value is not None:
+                disposition[trait] = value
+        # ``mission``, ``background`` and ``reflect_mission`` all name the reflect mission (the first two are the
+        # contract's deprecated spellings); the most specific one given wins.
+        mission = next(
+            (
+                request.data[key]
+                for key in ("reflect_mission", "mission", "background")
+                if request.data.get(key) is not None
+            ),
+            None,
+        )
+        config_updates = {
+            key: request.data[key]
+            for key in CREATE_BANK_CONFIG_FIELDS
+            if key != "reflect_mission" and request.data.get(key) is not None
+        }
+        bank = services.create_or_update_bank(
+            bank_id=bank_id,
+            name=data.get("name"),
+            mission=mission,
+            disposition=disposition or None,
+            config_updates=config_updates,
+        )
+        return Response(selectors.profile_payload(bank))
+
+    @extend_schema(
+        operation_id="create_or_update_bank",
+        request=CreateBankRequestSerializer,
+        responses=BankProfileResponseSerializer,
+    )
+    def put(self, request, bank_id: str):
+        return self._create_or_update(request, bank_id)
+
+    @extend_schema(
+        operation_id="update_bank", request=CreateBankRequestSerializer, responses=BankProfileResponseSerializer
+    )
+    def patch(self, request, bank_id: str):
+        return self._create_or_update(request, bank_id)
+
+    @extend_schema(operation_id="delete_bank", responses=DeleteResponseSerializer)
+    def delete(self, request, bank_id: str):
+        bank = selectors.get_bank(bank_id=bank_id)
+        deleted = services.delete_bank(bank=bank)
+        return Response(
+            {"success": True, "message": f"Bank '{bank_id}' and all its data deleted", "deleted_count": deleted}
+        )
+
+
+class BankProfileView(APIView):
+    @extend_schema(operation_id="get_bank_profile", responses=BankProfileResponseSerializer)
+    def get(self, request, bank_id: str):
+        return Response(selectors.profile_payload(selectors.get_bank(bank_id=bank_id)))
+
+    @extend_schema(
+        operation_id="update_bank_disposition",
+        request=UpdateDispositionRequestSerializer,
+        responses=BankProfileResponseSerializer,
+    )
+    def put(self, request, bank_id: str):
+        data = parse_body(request, UpdateDispositionRequestSerializer)
+        bank = services.create_or_update_bank(bank_id=bank_id, disposition=dict(data["disposition"]))
+        return Response(selectors.profile_payload(bank))
+
+
+class BankConfigView(APIView):
+    def _require_config_api(self) -> None:
+        if not settings.HINDSIGHT_ENABLE_BANK_CONFIG_API:
+            raise NotFound("The bank configuration API is disabled on this server")
+
+    @extend_schema(operation_id="get_bank_config", responses=BankConfigResponseSerializer)
+    def get(self, request, bank_id: str):
+        return Response(selectors.config_payload(selectors.get_bank(bank_id=bank_id)))
+
+    @extend_schema(
+        operation_id="update_bank_config", request=BankConfigUpdateSerializer, responses=BankConfigResponseSerializer
+    )
+    def patch(self, request, bank_id: str):
+        self._require_config_api()
+        data = parse_body(request, BankConfigUpdateSerializer)
+        bank = services.get_or_create_bank(bank_id=bank_id)
+        bank = services.update_bank_config(bank=bank, updates=data["updates"])
+        return Response(selectors.config_payload(bank))
+
+    @extend_schema(operation_id="reset_bank_config", responses=BankConfigResponseSerializer)
+    def delete(self, request, bank_id: str):
+        self._require_config_api()
+        bank = services.reset_bank_config(bank=selectors.get_bank(bank_id=bank_id))
+        return Response(selectors.config_payload(bank))

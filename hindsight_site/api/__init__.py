@@ -1,0 +1,74 @@
+"""API plumbing shared by every app: the one exception handler and the JSON error views.
+
+Every error leaves as ``{"detail": ...}``. Request-shape errors use the contract's 422 list form
+(``[{"loc", "msg", "type"}]``, as the real SDK parses them); domain and configuration errors are a 400 with one
+sentence naming the field; nothing a client can send produces a 500 without a JSON body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from banks.config_registry import ConfigValidationError
+from hindsight_site.errors import DomainError
+
+logger = logging.getLogger("hindsight.api")
+
+
+def _flatten(detail: Any, loc: list[Any]) -> list[dict[str, Any]]:
+    if isinstance(detail, dict):
+        items = []
+        for key, value in detail.items():
+            sub_loc = loc if key == "non_field_errors" else [*loc, key]
+            items.extend(_flatten(value, sub_loc))
+        return items
+    if isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            return [
+                {"loc": loc, "msg": str(item), "type": getattr(item, "code", "value_error") or "value_error"}
+                for item in detail
+            ]
+        items = []
+        for index, item in enumerate(detail):
+            items.extend(_flatten(item, [*loc, index]))
+        return items
+    return [{"loc": loc, "msg": str(detail), "type": getattr(detail, "code", "value_error") or "value_error"}]
+
+
+def validation_error_body(detail: Any, location: str = "body") -> dict[str, Any]:
+    return {"detail": _flatten(detail, [location])}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, DomainError):
+        return Response({"detail": exc.detail}, status=exc.status_code)
+    if isinstance(exc, ConfigValidationError):
+        return Response({"detail": f"{exc.field} {exc.message}"}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ValidationError):
+        location = getattr(exc, "location", "body")
+        return Response(validation_error_body(exc.detail, location), status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, exceptions.ParseError):
+        return Response({"detail": f"The request body is not valid JSON: {exc.detail}"}, status=400)
+    if isinstance(exc, Http404):
+        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return Response({"detail": detail}, status=exc.status_code, headers=headers)
+    logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "view")
+    return Response({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def not_found(request, exception=None) -> JsonResponse:
+    return JsonResponse({"detail": f"No route for {request.method} {request.path}."}, status=404)
+
+
+def server_error(request) -> JsonResponse:
+    return JsonResponse({"detail": "Internal server error."}, status=500)

@@ -1,0 +1,1 @@
+"""PostgreSQL backend whose foreign keys can cascade inside the database (see ``fields.DbCascadeForeignKey``)."""

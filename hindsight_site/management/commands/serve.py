@@ -1,0 +1,344 @@
+"""``python manage.py serve``: everything the server needs, in one command.
+
+Starts the embedded PostgreSQL and Redis when ``DATABASE_URL`` / ``CELERY_BROKER_URL`` are unset, applies
+migrations, runs gunicorn and a Celery worker as child processes, prints where everything is, and on Ctrl-C or
+SIGTERM stops the children and then the services it started, in that order. Children run in their own sessions
+(the terminal's Ctrl-C reaches only this supervisor, which stops them in order) and die with it if it is killed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from hindsight_site.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServiceError, die_with_parent, log_tail
+from hindsight_site.env import PROFILE_RE
+from hindsight_site.paths import ProfilePaths
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log: Path
+    stop_timeout: float
+
+
+def _connect_host(host: str) -> str:
+    """Where a local client reaches a server bound to ``host``."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 - a comparison, not a bind
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _check_port_free(host: str, port: int) -> int:
+    """Bind like gunicorn will (SO_REUSEADDR) to prove the address is free; return the port (a free one for 0)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandError(f"port {port} on {host} is already in use; choose another with --port") from None
+            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        return probe.getsockname()[1]
+
+
+def _check_writable(folder: Path) -> None:
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CommandError(f"the data folder {folder} is not writable ({reason}); set HINDSIGHT_HOME") from None
+
+
+class Command(BaseCommand):
+    help = "Run the memory server: embedded database and broker if needed, migrations, web server and worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=settings.HINDSIGHT_HOST, help="Address to listen on (127.0.0.1).")
+        parser.add_argument(
+            "--port", type=int, default=settings.HINDSIGHT_PORT, help="Port to listen on (8888; 0 picks a free one)."
+        )
+        parser.add_argument("--profile", default=settings.HINDSIGHT_PROFILE, help="Profile: its own data and database.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker here.")
+
+    def handle(self, *args, **options):
+        profile = options["profile"]
+        if not PROFILE_RE.match(profile):
+            raise CommandError(f"invalid profile name {profile!r}: use lowercase letters, digits, '-' and '_'")
+        host, port = options["host"], options["port"]
+        if not 0 <= port <= 65535:
+            raise CommandError(f"invalid port {port}")
+        paths = ProfilePaths(settings.HINDSIGHT_HOME, profile)
+
+        _check_writable(paths.root)
+        lock = self._lock_profile(paths)
+        port = _check_port_free(host, port)
+        self._ensure_secret_key(paths)
+        for name in settings.HINDSIGHT_UNKNOWN_VARIABLES:
+            self.stderr.write(f"warning: {name} is set but is not a setting this server reads (a typo?)")
+
+        self.services: list = []
+        self.children: list[Child] = []
+        try:
+            self._start_services(paths)
+            env = self._child_env(paths, host, port)
+            self._migrate(env, paths)
+            self._start_web(env, paths, host, port)
+            if not options["no_worker"]:
+                self._start_worker(env, paths, profile)
+            base_url = f"http://{_url_host(_connect_host(host))}:{port}"
+            lock.write(f"pid {os.getpid()}, {base_url}\n")
+            lock.flush()
+            self._wait_healthy(base_url)
+            self._print_banner(base_url, paths, profile)
+            code = self._supervise()
+        except BaseException:
+            self._shutdown()
+            raise
+        self._shutdown()
+        self.stdout.write("Stopped.")
+        if code:
+            sys.exit(code)
+
+    # --- preparation ------------------------------------------------------------------------------------------
+
+    def _lock_profile(self, paths: ProfilePaths):
+        lock = open(paths.serve_lock, "a+")  # noqa: SIM115 - held open (and locked) for the process lifetime
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise CommandError(f"profile '{paths.profile}' is already being served ({holder})") from None
+        lock.seek(0)
+        lock.truncate()
+        self._lock_file = lock  # held open (and so locked) until this process exits
+        return lock
+
+    def _ensure_secret_key(self, paths: ProfilePaths) -> None:
+        if os.environ.get("HINDSIGHT_SECRET_KEY") or paths.secret_key_file.exists():
+            return
+        fd = os.open(paths.secret_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+
+    def _start_services(self, paths: ProfilePaths) -> None:
+        try:
+            if settings.HINDSIGHT_EMBEDDED_DATABASE:
+                self.stdout.write("Starting the embedded PostgreSQL…")
+                postgres = EmbeddedPostgres(paths, os_user=settings.HINDSIGHT_EMBEDDED_DB_USER)
+                self.services.append(postgres)
+                postgres.start()
+            if settings.HINDSIGHT_EMBEDDED_BROKER:
+                redis = EmbeddedRedis(paths)
+                self.services.append(redis)
+                redis.start()
+        except EmbeddedServiceError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _child_env(self, paths: ProfilePaths, host: str, port: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "hindsight_site.settings",
+                "HINDSIGHT_HOME": str(paths.home),
+                "HINDSIGHT_PROFILE": paths.profile,
+                "HINDSIGHT_HOST": host,
+                "HINDSIGHT_PORT": str(port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def _migrate(self, env: dict[str, str], paths: ProfilePaths) -> None:
+        self.stdout.write("Applying migrations…")
+        result = subprocess.run(
+            [sys.executable, str(BASE_DIR / "manage.py"), "migrate", "--noinput"],
+            env=env,
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+            raise CommandError(f"migrations failed: {last[0]}")
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_timeout: float) -> None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as handle:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=BASE_DIR,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+        self.children.append(Child(name, process, log, stop_timeout))
+
+    def _start_web(self, env: dict[str, str], paths: ProfilePaths, host: str, port: int) -> None:
+        self._spawn(
+            "web server",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "hindsight_site.wsgi:application",
+                "--bind",
+                f"{_url_host(host)}:{port}",
+                "--workers",
+                str(settings.HINDSIGHT_WEB_WORKERS),
+                "--threads",
+                str(settings.HINDSIGHT_WEB_THREADS),
+                "--worker-class",
+                "gthread",
+                "--timeout",
+                "300",
+                "--graceful-timeout",
+                "20",
+                "--keep-alive",
+                "30",
+                "--access-logfile",
+                str(paths.logs / "access.log"),
+                "--error-logfile",
+                "-",
+            ],
+            env,
+            paths.logs / "web.log",
+            stop_timeout=30,
+        )
+
+    def _start_worker(self, env: dict[str, str], paths: ProfilePaths, profile: str) -> None:
+        self._spawn(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "hindsight_site",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(settings.HINDSIGHT_WORKER_CONCURRENCY),
+                "--hostname",
+                f"hindsight-{profile}@%h",
+            ],
+            env,
+            paths.logs / "worker.log",
+            stop_timeout=60,
+        )
+
+    def _wait_healthy(self, base_url: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._raise_if_a_child_died()
+            try:
+                health_url = f"{base_url}/health"
+                with urllib.request.urlopen(health_url, timeout=2) as response:  # noqa: S310 - our own http URL
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise CommandError(f"the server did not answer {base_url}/health within {timeout:.0f}s")
+
+    def _raise_if_a_child_died(self) -> None:
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None:
+                raise CommandError(
+                    f"the {child.name} exited unexpectedly (code {code}); its log ({child.log}) ends with:\n"
+                    f"{log_tail(child.log)}"
+                )
+
+    def _print_banner(self, base_url: str, paths: ProfilePaths, profile: str) -> None:
+        database = (
+            f"embedded PostgreSQL in {paths.postgres_data}"
+            if settings.HINDSIGHT_EMBEDDED_DATABASE
+            else f"external PostgreSQL ({settings.DATABASES['default']['HOST'] or 'local socket'})"
+        )
+        broker = "embedded Redis" if settings.HINDSIGHT_EMBEDDED_BROKER else "external broker (CELERY_BROKER_URL)"
+        lines = [
+            f"Hindsight is running — profile '{profile}', data in {paths.root}",
+            f"  API            {base_url}/v1/default/banks",
+            f"  Control plane  {base_url}/  (the Django admin until the web UI lands)",
+            f"  Admin          {base_url}/admin/",
+            f"  Health         {base_url}/health",
+            f"  Database       {database}",
+            f"  Broker         {broker}",
+            f"  Logs           {paths.logs}",
+            "Press Ctrl-C to stop.",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
+
+    # --- running and stopping ---------------------------------------------------------------------------------
+
+    def _supervise(self) -> int:
+        stop = {"signal": None}
+
+        def request_stop(signum, frame):
+            stop["signal"] = signum
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        while stop["signal"] is None:
+            for child in self.children:
+                code = child.process.poll()
+                if code is not None:
+                    self.stderr.write(
+                        f"The {child.name} exited unexpectedly (code {code}); stopping. See {child.log}:\n"
+                        f"{log_tail(child.log)}"
+                    )
+                    return 1
+            time.sleep(0.3)
+        self.stdout.write("Stopping…")
+        return 0
+
+    def _shutdown(self) -> None:
+        # Ignore further Ctrl-C while stopping: an orderly stop protects the database.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in getattr(self, "children", []):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in getattr(self, "children", []):
+            try:
+                child.process.wait(child.stop_timeout)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait(5)
+        for service in reversed(getattr(self, "services", [])):
+            service.stop()

@@ -1,0 +1,230 @@
+"""Settings for the Hindsight-compatible memory server.
+
+Every environment variable is read here and only here, through the typed readers in ``hindsight_site.env``; a
+malformed value stops start-up with a message naming the variable. See the configuration table in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from banks import config_registry
+from hindsight_site.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_profile,
+    env_str,
+    parse_database_url,
+    unknown_hindsight_variables,
+)
+from hindsight_site.paths import ProfilePaths
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- where the data lives -------------------------------------------------------------------------------------
+HINDSIGHT_HOME = env_path("HINDSIGHT_HOME", Path("~/.hindsight"))
+HINDSIGHT_PROFILE = env_profile("HINDSIGHT_PROFILE", "default")
+HINDSIGHT_PATHS = ProfilePaths(HINDSIGHT_HOME, HINDSIGHT_PROFILE)
+
+HINDSIGHT_HOST = env_str("HINDSIGHT_HOST", "127.0.0.1")
+HINDSIGHT_PORT = env_int("HINDSIGHT_PORT", 8888, minimum=1, maximum=65535)
+
+# --- database and broker: given, or embedded in the profile folder ---------------------------------------------
+_database_url = env_str("DATABASE_URL")
+HINDSIGHT_EMBEDDED_DATABASE = _database_url is None
+_database = parse_database_url(_database_url or HINDSIGHT_PATHS.embedded_database_url)
+_database["OPTIONS"].setdefault("connect_timeout", "5")
+DATABASES = {
+    "default": {
+        "ENGINE": "hindsight_site.db",
+        **_database,
+        "CONN_MAX_AGE": env_int("HINDSIGHT_DB_CONN_MAX_AGE", 60, minimum=0),
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": env_str("HINDSIGHT_TEST_DATABASE_NAME", f"test_{_database['NAME']}")},
+    }
+}
+
+_broker_url = env_str("CELERY_BROKER_URL")
+HINDSIGHT_EMBEDDED_BROKER = _broker_url is None
+CELERY_BROKER_URL = _broker_url or HINDSIGHT_PATHS.embedded_broker_url
+# Durable state lives in the operations table; the broker only carries wake-ups, so no result backend.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# The OS user that runs the embedded PostgreSQL when the server itself runs as root (PostgreSQL refuses root).
+HINDSIGHT_EMBEDDED_DB_USER = env_str("HINDSIGHT_EMBEDDED_DB_USER", "hindsight")
+
+# --- web server and worker ------------------------------------------------------------------------------------
+HINDSIGHT_WEB_WORKERS = env_int("HINDSIGHT_WEB_WORKERS", 2, minimum=1, maximum=64)
+HINDSIGHT_WEB_THREADS = env_int("HINDSIGHT_WEB_THREADS", 8, minimum=1, maximum=256)
+HINDSIGHT_WORKER_CONCURRENCY = env_int("HINDSIGHT_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
+
+# --- LLM (used from the retain issue on; read here so every setting has one home) ------------------------------
+HINDSIGHT_LLM_MODEL = env_str("HINDSIGHT_LLM_MODEL")
+HINDSIGHT_LLM_API_KEY = env_str("HINDSIGHT_LLM_API_KEY")
+HINDSIGHT_LLM_BASE_URL = env_str("HINDSIGHT_LLM_BASE_URL")
+
+# --- per-bank configuration: server-wide defaults (HINDSIGHT_API_<FIELD>) ---------------------------------------
+try:
+    HINDSIGHT_CONFIG_DEFAULTS = config_registry.read_env_defaults(os.environ)
+except config_registry.ConfigValidationError as exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"{exc.field} {exc.message}") from None
+HINDSIGHT_ENABLE_BANK_CONFIG_API = env_bool("HINDSIGHT_API_ENABLE_BANK_CONFIG_API", True)
+
+# --- Django core ----------------------------------------------------------------------------------------------
+DEBUG = env_bool("HINDSIGHT_DEBUG", False)
+
+
+def _secret_key() -> str:
+    """The configured key, else the profile's persisted key (written by ``serve``), else a throw-away one."""
+    configured = env_str("HINDSIGHT_SECRET_KEY")
+    if configured:
+        return configured
+    try:
+        return HINDSIGHT_PATHS.secret_key_file.read_text().strip()
+    except OSError:
+        return secrets.token_urlsafe(50)
+
+
+SECRET_KEY = _secret_key()
+
+_loopback = ["127.0.0.1", "localhost", "[::1]", "::1"]
+_all_interfaces = HINDSIGHT_HOST in ("0.0.0.0", "::")  # noqa: S104 - a comparison, not a bind
+_default_hosts = ["*"] if _all_interfaces else sorted({*_loopback, HINDSIGHT_HOST})
+ALLOWED_HOSTS = env_list("HINDSIGHT_ALLOWED_HOSTS", _default_hosts)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "django_htmx",
+    "hindsight_site",
+    "banks",
+    "memories",
+    "directives",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "hindsight_site.urls"
+WSGI_APPLICATION = "hindsight_site.wsgi.application"
+ASGI_APPLICATION = "hindsight_site.asgi.application"
+# API paths carry no trailing slash (the contract's routes); never redirect them.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve static files straight from the apps' folders: no collectstatic step before `serve`.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # API keys arrive with the REST-contract issue; until then the API is open, as upstream runs without a tenant
+    # extension.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "hindsight_site.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hindsight-compatible memory server",
+    "VERSION": "1.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOG_LEVEL = (env_str("HINDSIGHT_LOG_LEVEL", "INFO") or "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- unknown HINDSIGHT_* variables: a typo here is how data silently goes to the wrong place -----------------------
+_KNOWN_VARIABLES = {
+    "HINDSIGHT_HOME",
+    "HINDSIGHT_PROFILE",
+    "HINDSIGHT_HOST",
+    "HINDSIGHT_PORT",
+    "HINDSIGHT_SECRET_KEY",
+    "HINDSIGHT_DEBUG",
+    "HINDSIGHT_ALLOWED_HOSTS",
+    "HINDSIGHT_LOG_LEVEL",
+    "HINDSIGHT_DB_CONN_MAX_AGE",
+    "HINDSIGHT_EMBEDDED_DB_USER",
+    "HINDSIGHT_WEB_WORKERS",
+    "HINDSIGHT_WEB_THREADS",
+    "HINDSIGHT_WORKER_CONCURRENCY",
+    "HINDSIGHT_LLM_MODEL",
+    "HINDSIGHT_LLM_API_KEY",
+    "HINDSIGHT_LLM_BASE_URL",
+    "HINDSIGHT_API_ENABLE_BANK_CONFIG_API",
+    "HINDSIGHT_TEST_DATABASE_NAME",
+    *config_registry.env_names(),
+}
+HINDSIGHT_UNKNOWN_VARIABLES = [
+    name for name in unknown_hindsight_variables(os.environ, _KNOWN_VARIABLES) if not name.startswith("HINDSIGHT_TEST_")
+]

@@ -1,0 +1,16 @@
+"""URL map: the contract's API at its own paths, the admin under /admin/."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", include("hindsight_site.api.urls")),
+    path("", include("banks.api.urls")),
+    path("admin/", admin.site.urls),
+    # The htmx control plane takes over "/" in its own issue; until then operators land in the admin.
+    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
+]
+
+handler404 = "hindsight_site.api.not_found"
+handler500 = "hindsight_site.api.server_error"

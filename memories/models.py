@@ -1,0 +1,345 @@
+"""What a bank remembers: documents and their chunks, memory units (facts and observations), the entity graph,
+links between units, and the durable record of asynchronous work.
+
+Ownership cascades are enforced by PostgreSQL (``DbCascadeForeignKey``): deleting a bank, a document or a unit is
+one statement that takes everything beneath it along.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models.functions import Lower
+from pgvector.django import HnswIndex, VectorField
+
+from hindsight_site.db.fields import DbCascadeForeignKey
+
+EMBEDDING_DIMENSIONS = 384
+
+
+def _tags_field() -> ArrayField:
+    return ArrayField(models.CharField(max_length=255), default=list, blank=True)
+
+
+class FactType(models.TextChoices):
+    WORLD = "world", "World"
+    EXPERIENCE = "experience", "Experience"
+    OBSERVATION = "observation", "Observation"
+
+
+class FactKind(models.TextChoices):
+    EVENT = "event", "Event"
+    ONGOING = "ongoing", "Ongoing"
+
+
+class UnitState(models.TextChoices):
+    VALID = "valid", "Valid"
+    INVALIDATED = "invalidated", "Invalidated"
+
+
+class Document(models.Model):
+    """A retained document (one per client ``document_id`` in a bank), with its original text."""
+
+    bank = DbCascadeForeignKey("banks.Bank", related_name="documents")
+    document_id = models.CharField(max_length=512)
+    original_text = models.TextField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, null=True, blank=True)
+    tags = _tags_field()
+    metadata = models.JSONField(default=dict, blank=True)
+    retain_params = models.JSONField(
+        default=dict, blank=True, help_text="How it was retained (context, timestamp, mode), for re-processing."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "document_id"], name="document_unique_per_bank"),
+        ]
+        indexes = [
+            GinIndex(fields=["tags"], name="document_tags_gin"),
+            models.Index(fields=["bank", "-updated_at"], name="document_bank_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.document_id
+
+
+class Chunk(models.Model):
+    """One piece of a document's text, the unit of extraction; its hash lets unchanged chunks skip re-extraction."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    bank = DbCascadeForeignKey("banks.Bank", related_name="chunks")
+    document = DbCascadeForeignKey(Document, related_name="chunks")
+    chunk_index = models.PositiveIntegerField()
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "chunk_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "chunk_index"], name="chunk_unique_index_per_document"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.chunk_index}"
+
+
+class MemoryUnit(models.Model):
+    """A fact (world or experience) or an observation synthesised from facts, with its embedding and times."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    bank = DbCascadeForeignKey("banks.Bank", related_name="memory_units")
+    document = DbCascadeForeignKey(Document, null=True, blank=True, related_name="memory_units")
+    chunk = DbCascadeForeignKey(Chunk, null=True, blank=True, related_name="memory_units")
+    text = models.TextField()
+    fact_type = models.CharField(max_length=16, choices=FactType.choices, default=FactType.WORLD)
+    fact_kind = models.CharField(max_length=16, choices=FactKind.choices, blank=True, default="")
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
+    context = models.TextField(blank=True, default="")
+    occurred_start = models.DateTimeField(null=True, blank=True)
+    occurred_end = models.DateTimeField(null=True, blank=True)
+    mentioned_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, help_text="String keys to string values.")
+    tags = _tags_field()
+    # Observation lineage: the facts an observation rests on.
+    source_memory_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    proof_count = models.PositiveIntegerField(default=1)
+    observation_scopes = models.JSONField(null=True, blank=True)
+    # Entity names and date tokens appended to the keyword index, so "Alice" finds "she" facts about Alice.
+    text_signals = models.TextField(blank=True, default="")
+    search_vector = models.GeneratedField(
+        expression=SearchVector("text", "context", "text_signals", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    consolidated_at = models.DateTimeField(null=True, blank=True)
+    consolidation_failed_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=UnitState.choices, default=UnitState.VALID)
+    invalidation_reason = models.TextField(blank=True, default="")
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # One index for every bank: the count never grows with the number of banks. Recall filters by bank
+            # with pgvector's iterative index scans; small banks use the (bank, fact_type) btree and exact distance.
+            HnswIndex(
+                name="unit_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search_vector"], name="unit_search_vector_gin"),
+            GinIndex(fields=["tags"], name="unit_tags_gin"),
+            GinIndex(fields=["source_memory_ids"], name="unit_sources_gin"),
+            models.Index(fields=["bank", "fact_type", "-created_at"], name="unit_bank_type_created_idx"),
+            models.Index(fields=["bank", "fact_type", "occurred_start"], name="unit_occurred_start_idx"),
+            models.Index(fields=["bank", "fact_type", "occurred_end"], name="unit_occurred_end_idx"),
+            models.Index(fields=["bank", "fact_type", "mentioned_at"], name="unit_mentioned_at_idx"),
+            models.Index(
+                fields=["bank", "created_at"],
+                name="unit_consolidation_backlog_idx",
+                condition=models.Q(consolidated_at__isnull=True, fact_type__in=["world", "experience"]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(occurred_end__isnull=True)
+                | models.Q(occurred_start__isnull=True)
+                | models.Q(occurred_end__gte=models.F("occurred_start")),
+                name="unit_occurred_range_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class EntityKind(models.TextChoices):
+    REGULAR = "regular", "Regular"
+    LABEL = "label", "Label"
+
+
+class Entity(models.Model):
+    """A person, place, thing or ``key:value`` label mentioned by a bank's memories."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    bank = DbCascadeForeignKey("banks.Bank", related_name="entities")
+    canonical_name = models.CharField(max_length=512)
+    kind = models.CharField(max_length=16, choices=EntityKind.choices, default=EntityKind.REGULAR)
+    mention_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    units = models.ManyToManyField(MemoryUnit, through="UnitEntity", related_name="entities")
+
+    class Meta:
+        verbose_name_plural = "entities"
+        constraints = [
+            models.UniqueConstraint(Lower("canonical_name"), "bank", name="entity_unique_name_per_bank"),
+        ]
+        indexes = [
+            GinIndex(OpClass(Lower("canonical_name"), name="gin_trgm_ops"), name="entity_name_trgm_idx"),
+            models.Index(fields=["bank", "-mention_count"], name="entity_bank_mentions_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.canonical_name
+
+
+class UnitEntity(models.Model):
+    """A memory unit mentions an entity."""
+
+    unit = DbCascadeForeignKey(MemoryUnit, related_name="unit_entities")
+    entity = DbCascadeForeignKey(Entity, related_name="unit_entities")
+
+    class Meta:
+        verbose_name_plural = "unit entities"
+        constraints = [models.UniqueConstraint(fields=["unit", "entity"], name="unit_entity_unique")]
+        indexes = [models.Index(fields=["entity", "unit"], name="unit_entity_by_entity_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} mentions {self.entity_id}"
+
+
+class EntityCooccurrence(models.Model):
+    """Two entities mentioned together; stored once per pair with the smaller id first."""
+
+    bank = DbCascadeForeignKey("banks.Bank", related_name="entity_cooccurrences")
+    entity_1 = DbCascadeForeignKey(Entity, related_name="cooccurrences_as_first")
+    entity_2 = DbCascadeForeignKey(Entity, related_name="cooccurrences_as_second")
+    count = models.PositiveIntegerField(default=1)
+    last_cooccurred = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["entity_1", "entity_2"], name="cooccurrence_unique_pair"),
+            models.CheckConstraint(condition=models.Q(entity_1__lt=models.F("entity_2")), name="cooccurrence_ordered"),
+        ]
+        indexes = [models.Index(fields=["entity_2"], name="cooccurrence_second_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.entity_1_id} + {self.entity_2_id} ({self.count})"
+
+
+class LinkType(models.TextChoices):
+    TEMPORAL = "temporal", "Temporal"
+    SEMANTIC = "semantic", "Semantic"
+    ENTITY = "entity", "Entity"
+    CAUSED_BY = "caused_by", "Caused by"
+
+
+class MemoryLink(models.Model):
+    """A weighted, typed edge between two memory units, walked by graph retrieval."""
+
+    bank = DbCascadeForeignKey("banks.Bank", related_name="memory_links")
+    from_unit = DbCascadeForeignKey(MemoryUnit, related_name="links_out")
+    to_unit = DbCascadeForeignKey(MemoryUnit, related_name="links_in")
+    link_type = models.CharField(max_length=16, choices=LinkType.choices)
+    entity = DbCascadeForeignKey(Entity, null=True, blank=True, related_name="links")
+    weight = models.FloatField(default=1.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_unit", "to_unit", "link_type", "entity"],
+                name="link_unique",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(condition=models.Q(weight__gte=0, weight__lte=1), name="link_weight_0_to_1"),
+            models.CheckConstraint(condition=~models.Q(from_unit=models.F("to_unit")), name="link_not_self"),
+        ]
+        indexes = [
+            models.Index(models.F("from_unit"), models.F("link_type"), models.F("weight").desc(), name="link_from_idx"),
+            models.Index(models.F("to_unit"), models.F("link_type"), models.F("weight").desc(), name="link_to_idx"),
+            models.Index(fields=["bank", "link_type"], name="link_bank_type_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_unit_id} -{self.link_type}-> {self.to_unit_id}"
+
+
+class OperationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TERMINAL_STATUSES = (OperationStatus.COMPLETED, OperationStatus.FAILED, OperationStatus.CANCELLED)
+
+
+class Operation(models.Model):
+    """Durable asynchronous work. The row is the truth; a broker message only wakes a worker to claim it.
+
+    A worker claims a pending row with a conditional update, holds a lease it renews by heartbeat, and any worker
+    may reclaim a row whose lease has expired, so a dead worker never leaves work stuck in ``processing``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    bank = DbCascadeForeignKey("banks.Bank", related_name="operations")
+    parent = DbCascadeForeignKey("self", null=True, blank=True, related_name="children")
+    operation_type = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=OperationStatus.choices, default=OperationStatus.PENDING)
+    payload = models.JSONField(default=dict, blank=True)
+    payload_hash = models.CharField(
+        max_length=64, blank=True, default="", help_text="Fingerprint of the work, to refuse a reused id."
+    )
+    result = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    progress = models.JSONField(default=dict, blank=True)
+    serialization_key = models.CharField(
+        max_length=600, blank=True, default="", help_text="Work sharing a key runs in creation order."
+    )
+    cancel_requested = models.BooleanField(default=False)
+    worker_id = models.CharField(max_length=255, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["bank", "-created_at"], name="operation_bank_recent_idx"),
+            models.Index(
+                fields=["next_attempt_at", "created_at"],
+                name="operation_pending_idx",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="operation_lease_idx",
+                condition=models.Q(status="processing"),
+            ),
+            models.Index(
+                fields=["serialization_key", "created_at"],
+                name="operation_serial_idx",
+                condition=models.Q(status__in=["pending", "processing"]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=[s.value for s in OperationStatus]), name="operation_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation_type} {self.id} ({self.status})"
