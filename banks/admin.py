@@ -10,6 +10,10 @@ from banks import config_registry, selectors
 from banks.models import COLUMN_BACKED_FIELDS, Bank
 
 
+def _blank_to_none(value):
+    return None if value == "" else value
+
+
 class BankAdminForm(forms.ModelForm):
     """Validates the overrides with the configuration registry, the same check the config API runs."""
 
@@ -35,9 +39,10 @@ class BankAdminForm(forms.ModelForm):
         if misplaced:
             self.add_error("config_overrides", f"Set {', '.join(misplaced)} with the fields above, not here.")
             return cleaned
+        # A blank admin field means "no override" (the server default applies), not an empty value.
         combined = {
             **overrides,
-            **{name: cleaned.get(column) for name, column in COLUMN_BACKED_FIELDS.items()},
+            **{name: _blank_to_none(cleaned.get(column)) for name, column in COLUMN_BACKED_FIELDS.items()},
         }
         try:
             self.validated_overrides = {
@@ -62,6 +67,11 @@ class BankAdmin(admin.ModelAdmin):
         ("Configuration overrides", {"fields": ["config_overrides", "resolved_configuration"]}),
         ("Activity", {"fields": ["created_at", "updated_at", "last_write_at", "last_document_at"]}),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Clients address a bank by its id; renaming it here would silently orphan their references.
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "bank_id"] if obj is not None else readonly
 
     def save_model(self, request, obj, form, change):
         obj.set_overrides(form.validated_overrides)

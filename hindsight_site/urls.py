@@ -4,6 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+admin.site.site_header = "Hindsight administration"
+admin.site.site_title = "Hindsight admin"
+admin.site.index_title = "Banks, memories and operations"
+
 urlpatterns = [
     path("", include("hindsight_site.api.urls")),
     path("", include("banks.api.urls")),
