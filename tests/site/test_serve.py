@@ -29,8 +29,9 @@ def _env(home: Path) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, home: Path, profile: str, port: int):
+    def __init__(self, home: Path, profile: str, port: int, extra_env: dict[str, str] | None = None):
         self.home, self.profile, self.port = home, profile, port
+        self.extra_env = extra_env or {}
         self.url = f"http://127.0.0.1:{port}"
         self.log = home / f"serve-{profile}.out"
         self.process: subprocess.Popen | None = None
@@ -40,7 +41,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--profile", self.profile, "--port", str(self.port)],
             cwd=REPO,
-            env=_env(self.home),
+            env={**_env(self.home), **self.extra_env},
             stdout=home_log,
             stderr=subprocess.STDOUT,
         )
@@ -77,16 +78,36 @@ def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("serve-home")
 
 
-def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(home):
-    server = Server(home, "alpha", free_port()).start()
+@pytest.fixture
+def servers():
+    """Start servers through this; whatever a test asserts, every server it started is stopped afterwards."""
+    started: list[Server] = []
+
+    def start(home: Path, profile: str, **env) -> Server:
+        server = Server(home, profile, free_port(), extra_env=env)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        if server.process is not None and server.process.poll() is None:
+            server.stop(signal.SIGTERM)
+
+
+def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(home, servers):
+    server = servers(home, "alpha", HINDSIGHT_TYPO_SETING="1")
     banner = server.log.read_text()
     for expected in ("/v1/default/banks", "/admin/", "Control plane", "embedded PostgreSQL", "Press Ctrl-C"):
         assert expected in banner
+    assert "warning: HINDSIGHT_TYPO_SETING is set but is not a setting this server reads" in banner
 
     names = {" ".join(p.cmdline()) for p in server.descendants()}
     assert any("gunicorn" in name for name in names)
     assert any("celery" in name and "worker" in name for name in names)
     assert any("postgres" in name for name in names)
+    if os.geteuid() == 0:  # PostgreSQL refuses root: it must run as the dedicated unprivileged user
+        postgres_users = {p.username() for p in server.descendants() if p.name() == "postgres"}
+        assert postgres_users == {"hindsight"}
     assert any("redis-server" in name for name in names)
     children = server.descendants()
 
@@ -101,39 +122,48 @@ def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(hom
     assert not alive, [p.pid for p in alive]
     assert _processes_using(home) == []
 
-    restarted = Server(home, "alpha", free_port()).start()
-    try:
-        config = httpx.get(f"{restarted.url}/v1/default/banks/kept/config", timeout=30).json()
-        assert config["overrides"] == {"retain_chunk_size": 1234}
-        assert [b["bank_id"] for b in httpx.get(f"{restarted.url}/v1/default/banks").json()["banks"]] == ["kept"]
-    finally:
-        assert restarted.stop(signal.SIGTERM) == 0
+    restarted = servers(home, "alpha")
+    config = httpx.get(f"{restarted.url}/v1/default/banks/kept/config", timeout=30).json()
+    assert config["overrides"] == {"retain_chunk_size": 1234}
+    assert [b["bank_id"] for b in httpx.get(f"{restarted.url}/v1/default/banks").json()["banks"]] == ["kept"]
+    assert restarted.stop(signal.SIGTERM) == 0
     assert _processes_using(home) == []
 
 
-def test_two_profiles_run_side_by_side_without_sharing_data(home):
-    first = Server(home, "one", free_port()).start()
-    second = Server(home, "two", free_port()).start()
-    try:
-        httpx.put(f"{first.url}/v1/default/banks/only-in-one", json={}, timeout=30).raise_for_status()
-        assert httpx.get(f"{second.url}/v1/default/banks/only-in-one/config", timeout=30).status_code == 404
-        assert httpx.get(f"{first.url}/v1/default/banks/only-in-one/config", timeout=30).status_code == 200
-        assert (home / "profiles" / "one" / "postgres").is_dir()
-        assert (home / "profiles" / "two" / "postgres").is_dir()
+def test_killing_the_supervisor_leaves_no_orphan_processes(home, servers):
+    server = servers(home, "killed")
+    children = server.descendants()
+    assert len(children) >= 4
+    server.process.kill()
+    server.process.wait(10)
+    _gone, alive = psutil.wait_procs(children, timeout=60)
+    assert [" ".join(p.cmdline())[:80] for p in alive] == []
 
-        again = subprocess.run(
-            [sys.executable, "manage.py", "serve", "--profile", "one", "--port", str(free_port())],
-            cwd=REPO,
-            env=_env(home),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert again.returncode != 0
-        assert "profile 'one' is already being served" in again.stderr
-    finally:
-        assert first.stop() == 0
-        assert second.stop() == 0
+    again = servers(home, "killed")  # the stale lock, socket and postmaster.pid do not block a new start
+    assert httpx.get(f"{again.url}/health", timeout=30).status_code == 200
+
+
+def test_two_profiles_run_side_by_side_without_sharing_data(home, servers):
+    first = servers(home, "one")
+    second = servers(home, "two")
+    httpx.put(f"{first.url}/v1/default/banks/only-in-one", json={}, timeout=30).raise_for_status()
+    assert httpx.get(f"{second.url}/v1/default/banks/only-in-one/config", timeout=30).status_code == 404
+    assert httpx.get(f"{first.url}/v1/default/banks/only-in-one/config", timeout=30).status_code == 200
+    assert (home / "profiles" / "one" / "postgres").is_dir()
+    assert (home / "profiles" / "two" / "postgres").is_dir()
+
+    again = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--profile", "one", "--port", str(free_port())],
+        cwd=REPO,
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode != 0
+    assert "profile 'one' is already being served" in again.stderr
+    assert first.stop() == 0
+    assert second.stop() == 0
 
 
 def test_a_taken_port_is_reported_in_one_line(home):

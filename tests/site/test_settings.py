@@ -97,3 +97,16 @@ def test_bank_defaults_and_profiles_come_from_the_environment(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"1500 {tmp_path}/profiles/work/run/pg"
+
+
+def test_health_answers_503_when_the_database_is_unreachable(tmp_path):
+    result = _settings_in_subprocess(
+        {
+            "DATABASE_URL": f"postgresql://postgres@/hindsight?host={tmp_path}/no-server-here",
+            "HINDSIGHT_ALLOWED_HOSTS": "testserver",
+        },
+        "(lambda r: (r.status_code, r.json()['status'], r.json()['database']))"
+        "(__import__('django.test', fromlist=['Client']).Client().get('/health'))",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(503, 'unhealthy', 'disconnected')"
