@@ -69,10 +69,31 @@ HINDSIGHT_WEB_WORKERS = env_int("HINDSIGHT_WEB_WORKERS", 2, minimum=1, maximum=6
 HINDSIGHT_WEB_THREADS = env_int("HINDSIGHT_WEB_THREADS", 8, minimum=1, maximum=256)
 HINDSIGHT_WORKER_CONCURRENCY = env_int("HINDSIGHT_WORKER_CONCURRENCY", 2, minimum=1, maximum=64)
 
-# --- LLM (used from the retain issue on; read here so every setting has one home) ------------------------------
-HINDSIGHT_LLM_MODEL = env_str("HINDSIGHT_LLM_MODEL")
+# --- LLM: any litellm model string; unset (and no key) means the offline extractor and extractive reflect --------
 HINDSIGHT_LLM_API_KEY = env_str("HINDSIGHT_LLM_API_KEY")
 HINDSIGHT_LLM_BASE_URL = env_str("HINDSIGHT_LLM_BASE_URL")
+# A key with no model means OpenAI's small model, as upstream defaults.
+HINDSIGHT_LLM_MODEL = env_str("HINDSIGHT_LLM_MODEL", "openai/gpt-4o-mini" if HINDSIGHT_LLM_API_KEY else None)
+HINDSIGHT_LLM_RETAIN_MODEL = env_str("HINDSIGHT_LLM_RETAIN_MODEL", HINDSIGHT_LLM_MODEL)
+HINDSIGHT_LLM_REFLECT_MODEL = env_str("HINDSIGHT_LLM_REFLECT_MODEL", HINDSIGHT_LLM_MODEL)
+HINDSIGHT_LLM_CONSOLIDATION_MODEL = env_str("HINDSIGHT_LLM_CONSOLIDATION_MODEL", HINDSIGHT_LLM_MODEL)
+HINDSIGHT_LLM_TIMEOUT = env_int("HINDSIGHT_LLM_TIMEOUT", 120, minimum=1)
+HINDSIGHT_LLM_MAX_RETRIES = env_int("HINDSIGHT_LLM_MAX_RETRIES", 3, minimum=0, maximum=10)
+
+# --- embeddings: local int8 ONNX MiniLM by default (no hub, no torch) -------------------------------------------
+HINDSIGHT_EMBEDDINGS_PROVIDER = env_str("HINDSIGHT_EMBEDDINGS_PROVIDER", "local")
+if HINDSIGHT_EMBEDDINGS_PROVIDER not in ("local", "sentence-transformers", "litellm"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "HINDSIGHT_EMBEDDINGS_PROVIDER must be local, sentence-transformers or litellm, "
+        f"not {HINDSIGHT_EMBEDDINGS_PROVIDER!r}"
+    )
+HINDSIGHT_EMBEDDINGS_MODEL = env_str("HINDSIGHT_EMBEDDINGS_MODEL")
+
+# --- retain limits ------------------------------------------------------------------------------------------------
+HINDSIGHT_RETAIN_MAX_ITEMS = env_int("HINDSIGHT_RETAIN_MAX_ITEMS", 1000, minimum=1)
+HINDSIGHT_RETAIN_MAX_CONTENT_CHARS = env_int("HINDSIGHT_RETAIN_MAX_CONTENT_CHARS", 2_000_000, minimum=1000)
 
 # --- per-bank configuration: server-wide defaults (HINDSIGHT_API_<FIELD>) ---------------------------------------
 try:
@@ -221,6 +242,15 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_LLM_MODEL",
     "HINDSIGHT_LLM_API_KEY",
     "HINDSIGHT_LLM_BASE_URL",
+    "HINDSIGHT_LLM_RETAIN_MODEL",
+    "HINDSIGHT_LLM_REFLECT_MODEL",
+    "HINDSIGHT_LLM_CONSOLIDATION_MODEL",
+    "HINDSIGHT_LLM_TIMEOUT",
+    "HINDSIGHT_LLM_MAX_RETRIES",
+    "HINDSIGHT_EMBEDDINGS_PROVIDER",
+    "HINDSIGHT_EMBEDDINGS_MODEL",
+    "HINDSIGHT_RETAIN_MAX_ITEMS",
+    "HINDSIGHT_RETAIN_MAX_CONTENT_CHARS",
     "HINDSIGHT_API_ENABLE_BANK_CONFIG_API",
     "HINDSIGHT_TEST_DATABASE_NAME",
     *config_registry.env_names(),
