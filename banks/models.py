@@ -37,6 +37,9 @@ class Bank(models.Model):
         blank=True,
         help_text="This bank's other configuration overrides, keyed by registry field name.",
     )
+    embedding_model = models.CharField(
+        max_length=200, blank=True, default="", help_text="The model of every vector in this bank (never mixed)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_write_at = models.DateTimeField(null=True, blank=True)

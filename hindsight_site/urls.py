@@ -11,6 +11,7 @@ admin.site.index_title = "Banks, memories and operations"
 urlpatterns = [
     path("", include("hindsight_site.api.urls")),
     path("", include("banks.api.urls")),
+    path("", include("memories.api.urls")),
     path("admin/", admin.site.urls),
     # The htmx control plane takes over "/" in its own issue; until then operators land in the admin.
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),

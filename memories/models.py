@@ -13,7 +13,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from pgvector.django import HnswIndex, VectorField
 
 from hindsight_site.db.fields import DbCascadeForeignKey
@@ -106,6 +106,12 @@ class MemoryUnit(models.Model):
     occurred_start = models.DateTimeField(null=True, blank=True)
     occurred_end = models.DateTimeField(null=True, blank=True)
     mentioned_at = models.DateTimeField(null=True, blank=True)
+    # When the memory happened, else when it was said: the time temporal links and temporal recall work on.
+    event_time = models.GeneratedField(
+        expression=Coalesce("occurred_start", "mentioned_at"),
+        output_field=models.DateTimeField(),
+        db_persist=True,
+    )
     metadata = models.JSONField(default=dict, blank=True, help_text="String keys to string values.")
     tags = _tags_field()
     # Observation lineage: the facts an observation rests on.
@@ -146,6 +152,7 @@ class MemoryUnit(models.Model):
             models.Index(fields=["bank", "fact_type", "occurred_start"], name="unit_occurred_start_idx"),
             models.Index(fields=["bank", "fact_type", "occurred_end"], name="unit_occurred_end_idx"),
             models.Index(fields=["bank", "fact_type", "mentioned_at"], name="unit_mentioned_at_idx"),
+            models.Index(fields=["bank", "event_time"], name="unit_event_time_idx"),
             models.Index(
                 fields=["bank", "created_at"],
                 name="unit_consolidation_backlog_idx",
@@ -207,7 +214,8 @@ class UnitEntity(models.Model):
     class Meta:
         verbose_name_plural = "unit entities"
         constraints = [models.UniqueConstraint(fields=["unit", "entity"], name="unit_entity_unique")]
-        indexes = [models.Index(fields=["entity", "unit"], name="unit_entity_by_entity_idx")]
+        # (entity, newest first): "the latest units mentioning this entity" stays an index scan for busy entities.
+        indexes = [models.Index(fields=["entity", "-id"], name="unit_entity_by_entity_idx")]
 
     def __str__(self) -> str:
         return f"{self.unit_id} mentions {self.entity_id}"

@@ -146,6 +146,86 @@ def run_contract_script(hindsight_client_python, api_server):
     return run
 
 
+def wait_for(check, timeout: float, what: str):
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Worker:
+    """A Celery worker (with beat, for the reaper) in its own process group, so it can be killed whole."""
+
+    def __init__(self, name: str):
+        from django.db import connection
+
+        self.log = Path(os.environ["HINDSIGHT_HOME"]) / f"worker-{name}.log"
+        env = dict(
+            os.environ,
+            DATABASE_URL=database_url(connection.settings_dict),
+            HINDSIGHT_OPERATION_LEASE_SECONDS="3",
+            HINDSIGHT_REAPER_INTERVAL_SECONDS="1",
+            HINDSIGHT_OPERATION_REDISPATCH_SECONDS="2",
+        )
+        schedule = Path(os.environ["HINDSIGHT_HOME"]) / f"beat-{name}-{uuid.uuid4().hex[:6]}"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "hindsight_site",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "1",
+                    "--hostname",
+                    f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                    "--beat",
+                    "--schedule",
+                    str(schedule),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def workers(django_db_setup):
+    """Start real Celery workers on the test database; every one is stopped after the test."""
+    started: list[Worker] = []
+
+    def start(name: str) -> Worker:
+        worker = Worker(name)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
 @pytest.fixture
 def bank_id() -> str:
     return f"bank-{uuid.uuid4().hex[:12]}"

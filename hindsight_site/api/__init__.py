@@ -47,6 +47,9 @@ def validation_error_body(detail: Any, location: str = "body") -> dict[str, Any]
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DomainError):
         return Response({"detail": exc.detail}, status=exc.status_code)
+    provider_error = _provider_error(exc)
+    if provider_error is not None:
+        return provider_error
     if isinstance(exc, ConfigValidationError):
         return Response({"detail": f"{exc.field} {exc.message}"}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
@@ -64,6 +67,25 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response({"detail": detail}, status=exc.status_code, headers=headers)
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "view")
     return Response({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _provider_error(exc: Exception) -> Response | None:
+    """Model-provider failures: 503 when retrying later may help, 502 when the provider refused; 409 for vectors
+    from a different embedding model than the bank's."""
+    from memories.extraction.types import ExtractionError
+
+    if isinstance(exc, ExtractionError):
+        code = status.HTTP_503_SERVICE_UNAVAILABLE if exc.transient else status.HTTP_502_BAD_GATEWAY
+        return Response({"detail": f"Fact extraction failed: {exc}"}, status=code)
+    try:
+        from memories.embeddings import EmbeddingDimensionMismatch, EmbeddingError
+    except ImportError:  # pragma: no cover - the module is part of the project
+        return None
+    if isinstance(exc, EmbeddingDimensionMismatch):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, EmbeddingError):
+        return Response({"detail": f"Embedding failed: {exc}"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return None
 
 
 def not_found(request, exception=None) -> JsonResponse:

@@ -4,7 +4,7 @@ import pytest
 
 from banks.models import Bank
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_real_client_drives_banks_and_configuration(run_contract_script, bank_id):

@@ -108,19 +108,48 @@ def test_the_full_text_vector_is_generated_from_text_context_and_signals():
     assert MemoryUnit.objects.filter(search_vector="rex").exists()
 
 
+def _counts(bank: Bank) -> dict[str, int]:
+    """How many rows of each bank-owned table belong to this bank."""
+    return {
+        "documents": Document.objects.filter(bank=bank).count(),
+        "chunks": Chunk.objects.filter(bank=bank).count(),
+        "units": MemoryUnit.objects.filter(bank=bank).count(),
+        "entities": Entity.objects.filter(bank=bank).count(),
+        "unit_entities": UnitEntity.objects.filter(unit__bank=bank).count(),
+        "cooccurrences": EntityCooccurrence.objects.filter(bank=bank).count(),
+        "links": MemoryLink.objects.filter(bank=bank).count(),
+        "directives": Directive.objects.filter(bank=bank).count(),
+        "mental_models": MentalModel.objects.filter(bank=bank).count(),
+        "mental_model_history": MentalModelHistory.objects.filter(mental_model__bank=bank).count(),
+        "operations": Operation.objects.filter(bank=bank).count(),
+    }
+
+
 def test_deleting_a_bank_removes_everything_in_it_and_nothing_else():
     doomed = populated_bank("doomed")
     survivor = populated_bank("survivor")
-    survivor_counts = {model: model.objects.count() // 2 for model in BANK_OWNED}
+    doomed_pk = doomed.pk
+    survivor_before = _counts(survivor)
+    assert all(survivor_before.values())
+    totals_before = {model: model.objects.count() for model in BANK_OWNED}
 
     deleted_units = services.delete_bank(bank=doomed)
 
     assert deleted_units == 4
-    assert not Bank.objects.filter(pk=doomed.pk).exists()
-    for model, count in survivor_counts.items():
-        assert model.objects.count() == count, model.__name__
-    assert MemoryUnit.objects.filter(bank=survivor).count() == 4
-    assert UnitEntity.objects.filter(unit__bank=survivor).count() == 3
+    assert not Bank.objects.filter(pk=doomed_pk).exists()
+    assert _counts(survivor) == survivor_before
+    for model in BANK_OWNED:
+        # Exactly the doomed bank's rows went: as many as the survivor (built the same way) still has.
+        assert (
+            totals_before[model] - model.objects.count()
+            == model.objects.filter(
+                **({"bank": survivor} if hasattr(model, "bank") else _owner_filter(model, survivor))
+            ).count()
+        ), model.__name__
+
+
+def _owner_filter(model, bank: Bank) -> dict:
+    return {"unit__bank": bank} if model is UnitEntity else {"mental_model__bank": bank}
 
 
 def test_deleting_a_bank_is_one_statement(django_assert_max_num_queries):

@@ -254,6 +254,10 @@ class Command(BaseCommand):
                 str(settings.HINDSIGHT_WORKER_CONCURRENCY),
                 "--hostname",
                 f"hindsight-{profile}@%h",
+                # Embedded beat runs the operations reaper; it is idempotent, so several workers running it is safe.
+                "--beat",
+                "--schedule",
+                str(paths.root / "celerybeat-schedule"),
             ],
             env,
             paths.logs / "worker.log",

@@ -1,0 +1,113 @@
+"""Retain and operations routes of the contract."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from banks import selectors as bank_selectors
+from banks import services as bank_services
+from hindsight_site.api.parsing import parse_query
+from memories import operations, selectors, services
+from memories.api.serializers import (
+    OperationDetailQuerySerializer,
+    OperationListQuerySerializer,
+    parse_retain_request,
+)
+
+
+class RetainView(APIView):
+    @extend_schema(operation_id="retain_memories")
+    def post(self, request, bank_id: str):
+        items, run_async, operation_id = parse_retain_request(request.data, now=timezone.now())
+        bank = bank_services.get_or_create_bank(bank_id=bank_id)
+        if run_async:
+            with transaction.atomic():
+                operation = services.submit_retain(bank=bank, items=items, operation_id=operation_id)
+            return Response(
+                {
+                    "success": True,
+                    "bank_id": bank.bank_id,
+                    "items_count": len(items),
+                    "async": True,
+                    "operation_id": str(operation.pk),
+                    "operation_ids": None,
+                    "usage": None,
+                }
+            )
+        outcome = services.retain_items(bank=bank, items=items)
+        return Response(
+            {
+                "success": True,
+                "bank_id": bank.bank_id,
+                "items_count": outcome.items_count,
+                "async": False,
+                "operation_id": None,
+                "operation_ids": None,
+                "usage": outcome.usage.as_dict(),
+            }
+        )
+
+
+class OperationListView(APIView):
+    @extend_schema(operation_id="list_operations", parameters=[OperationListQuerySerializer])
+    def get(self, request, bank_id: str):
+        bank = bank_selectors.get_bank(bank_id=bank_id)
+        query = parse_query(request, OperationListQuerySerializer)
+        items, total = selectors.list_operations(
+            bank=bank,
+            status=query.get("status") or None,
+            operation_type=query.get("type") or None,
+            limit=query["limit"],
+            offset=query["offset"],
+            exclude_parents=query["exclude_parents"],
+        )
+        return Response(
+            {
+                "bank_id": bank.bank_id,
+                "total": total,
+                "limit": query["limit"],
+                "offset": query["offset"],
+                "operations": items,
+            }
+        )
+
+
+class OperationDetailView(APIView):
+    @extend_schema(operation_id="get_operation_status", parameters=[OperationDetailQuerySerializer])
+    def get(self, request, bank_id: str, operation_id: str):
+        bank = bank_selectors.get_bank(bank_id=bank_id)
+        query = parse_query(request, OperationDetailQuerySerializer)
+        operation = selectors.get_operation(bank=bank, operation_id=operation_id)
+        return Response(selectors.operation_status(operation, include_payload=query["include_payload"]))
+
+    @extend_schema(operation_id="cancel_operation")
+    def delete(self, request, bank_id: str, operation_id: str):
+        bank = bank_selectors.get_bank(bank_id=bank_id)
+        operation = selectors.get_operation(bank=bank, operation_id=operation_id)
+        outcome = operations.cancel(operation)
+        message = (
+            "Operation cancelled" if outcome == "cancelled" else "Cancellation requested; it stops at its next stage"
+        )
+        return Response({"success": True, "message": message, "operation_id": str(operation.pk)})
+
+
+class OperationRetryView(APIView):
+    @extend_schema(operation_id="retry_operation")
+    def post(self, request, bank_id: str, operation_id: str):
+        bank = bank_selectors.get_bank(bank_id=bank_id)
+        operation = selectors.get_operation(bank=bank, operation_id=operation_id)
+        operations.retry(operation)
+        return Response({"success": True, "message": "Operation queued again", "operation_id": str(operation.pk)})
+
+
+class OperationDeleteView(APIView):
+    @extend_schema(operation_id="delete_operation")
+    def delete(self, request, bank_id: str, operation_id: str):
+        bank = bank_selectors.get_bank(bank_id=bank_id)
+        operation = selectors.get_operation(bank=bank, operation_id=operation_id)
+        operations.delete(operation)
+        return Response({"success": True, "message": "Operation record deleted", "operation_id": str(operation.pk)})

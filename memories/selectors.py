@@ -1,0 +1,121 @@
+"""Reads of a bank's memories and operations, shaped as the contract's responses."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from banks.models import Bank
+from hindsight_site.errors import NotFound
+from memories.models import Operation
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def get_operation(*, bank: Bank, operation_id: str) -> Operation:
+    """An operation of this bank; another bank's operation id is reported as not found."""
+    try:
+        operation_uuid = uuid.UUID(str(operation_id))
+    except ValueError:  # a malformed id cannot name an operation
+        raise NotFound(f"Operation '{operation_id}' not found in bank '{bank.bank_id}'") from None
+    try:
+        return Operation.objects.get(bank=bank, pk=operation_uuid)
+    except Operation.DoesNotExist:
+        raise NotFound(f"Operation '{operation_id}' not found in bank '{bank.bank_id}'") from None
+
+
+def _items_count(operation: Operation) -> int:
+    payload = operation.payload or {}
+    if "items" in payload:
+        return len(payload["items"])
+    return int(payload.get("items_count", 0))
+
+
+def _document_id(operation: Operation) -> str | None:
+    documents = {item.get("document_id") for item in (operation.payload or {}).get("items", [])}
+    return documents.pop() if len(documents) == 1 else None
+
+
+def _progress(operation: Operation) -> dict[str, Any] | None:
+    progress = operation.progress or {}
+    if not progress.get("stage"):
+        return None
+    return {
+        "stage": progress["stage"],
+        "at": progress.get("at") or _iso(operation.updated_at),
+        "processed": progress.get("processed"),
+        "total": progress.get("total"),
+        "detail": progress.get("detail"),
+    }
+
+
+def operation_list_item(operation: Operation) -> dict[str, Any]:
+    return {
+        "id": str(operation.pk),
+        "operation_id": str(operation.pk),
+        "task_type": operation.operation_type,
+        "operation_type": operation.operation_type,
+        "items_count": _items_count(operation),
+        "document_id": _document_id(operation),
+        "filename": None,
+        "mental_model_id": None,
+        "details": None,
+        "created_at": _iso(operation.created_at),
+        "updated_at": _iso(operation.updated_at),
+        "status": operation.status,
+        "error_message": operation.error_message or None,
+        "retry_count": max(operation.attempts - 1, 0),
+        "next_retry_at": _iso(operation.next_attempt_at),
+        "progress": _progress(operation),
+    }
+
+
+def list_operations(
+    *, bank: Bank, status: str | None, operation_type: str | None, limit: int, offset: int, exclude_parents: bool
+) -> tuple[list[dict[str, Any]], int]:
+    operations: QuerySet[Operation] = Operation.objects.filter(bank=bank)
+    if status:
+        operations = operations.filter(status=status)
+    if operation_type:
+        operations = operations.filter(operation_type=operation_type)
+    if exclude_parents:
+        operations = operations.annotate(child_count=Count("children")).filter(child_count=0)
+    total = operations.count()
+    page = operations.order_by("-created_at", "-id")[offset : offset + limit]
+    return [operation_list_item(operation) for operation in page], total
+
+
+def operation_status(operation: Operation, *, include_payload: bool = False) -> dict[str, Any]:
+    children = list(operation.children.order_by("created_at", "id"))
+    return {
+        "operation_id": str(operation.pk),
+        "id": str(operation.pk),
+        "status": operation.status,
+        "operation_type": operation.operation_type,
+        "task_type": operation.operation_type,
+        "mental_model_id": None,
+        "created_at": _iso(operation.created_at),
+        "updated_at": _iso(operation.updated_at),
+        "completed_at": _iso(operation.completed_at),
+        "error_message": operation.error_message or None,
+        "retry_count": max(operation.attempts - 1, 0),
+        "next_retry_at": _iso(operation.next_attempt_at),
+        "progress": _progress(operation),
+        "result_metadata": operation.result or {},
+        "details": None,
+        "child_operations": [
+            {
+                "operation_id": str(child.pk),
+                "status": child.status,
+                "sub_batch_index": index,
+                "items_count": _items_count(child),
+                "error_message": child.error_message or None,
+            }
+            for index, child in enumerate(children)
+        ],
+        "task_payload": operation.payload if include_payload else None,
+    }

@@ -1,0 +1,492 @@
+"""Writes to a bank's memories: retain (documents, chunks, facts, entities, links), sync or as an operation.
+
+Retain runs in three phases so that nothing is half-written and no transaction is held open during model calls:
+
+1. plan: group items by document, chunk them, and compare chunk hashes with what is stored (unchanged chunks keep
+   their facts; in ``append`` mode everything is new);
+2. extract and embed the new chunks (LLM or offline extractor; local or API embeddings), outside any transaction;
+3. write everything in one transaction: replaced chunks go (the database cascades their units and links), new
+   chunks, units, entity mentions, co-occurrences and links come in, and an async operation is fenced and marked
+   completed in the same commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from banks.models import Bank
+from banks.selectors import resolved_config
+from hindsight_site.errors import Conflict
+from memories import entities as entity_service
+from memories import links, operations
+from memories.chunking import ChunkSpec, chunk_content
+from memories.extraction import get_extractor
+from memories.extraction.types import (
+    ChunkInput,
+    ExtractedEntity,
+    ExtractedFact,
+    ExtractionSettings,
+    TokenUsage,
+)
+from memories.models import Chunk, Document, EntityKind, MemoryUnit, Operation, UnitEntity
+
+logger = logging.getLogger("hindsight.retain")
+
+SUB_BATCH_ITEMS = 50
+_PLAN_ATTEMPTS = 3
+
+
+@dataclass
+class RetainItem:
+    """One validated item of a retain request (timestamps already resolved: None means "no date")."""
+
+    content: str
+    timestamp: datetime | None = None
+    context: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    document_id: str | None = None
+    entities: list[dict[str, str | None]] = field(default_factory=list)
+    resolve_entities: bool = True
+    tags: list[str] = field(default_factory=list)
+    observation_scopes: Any = None
+    update_mode: str = "replace"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "timestamp": self.timestamp.isoformat() if self.timestamp else None,
+            "context": self.context,
+            "metadata": self.metadata,
+            "document_id": self.document_id,
+            "entities": self.entities,
+            "resolve_entities": self.resolve_entities,
+            "tags": self.tags,
+            "observation_scopes": self.observation_scopes,
+            "update_mode": self.update_mode,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> RetainItem:
+        timestamp = datetime.fromisoformat(data["timestamp"]) if data.get("timestamp") else None
+        return cls(**{**data, "timestamp": timestamp})
+
+
+@dataclass
+class RetainOutcome:
+    items_count: int
+    units_created: int
+    document_ids: list[str]
+    usage: TokenUsage
+
+
+@dataclass
+class _ChunkPlan:
+    index: int
+    spec: ChunkSpec
+    item: RetainItem
+    content_hash: str
+    reuse_id: uuid.UUID | None = None  # an unchanged stored chunk that keeps its facts
+    new_id: uuid.UUID | None = None
+    facts: list[ExtractedFact] = field(default_factory=list)
+    vectors: list[list[float]] = field(default_factory=list)
+
+
+@dataclass
+class _DocumentPlan:
+    document_id: str
+    items: list[RetainItem]
+    mode: str
+    chunks: list[_ChunkPlan]
+    snapshot: dict[int, str]  # chunk index -> hash as stored when planned; re-checked under the row lock
+    text: str
+
+
+class _StalePlan(Exception):
+    """The document changed between planning and writing; plan again."""
+
+
+def _group_by_document(items: list[RetainItem]) -> list[tuple[str, list[RetainItem]]]:
+    groups: dict[str, list[RetainItem]] = {}
+    for item in items:
+        document_id = item.document_id or f"auto-{uuid.uuid4()}"
+        item.document_id = document_id
+        groups.setdefault(document_id, []).append(item)
+    return list(groups.items())
+
+
+def _settings_fingerprint(settings: ExtractionSettings, extractor_name: str) -> str:
+    return json.dumps(
+        [
+            extractor_name,
+            settings.mode,
+            settings.retain_mission,
+            settings.custom_instructions,
+            settings.entity_labels,
+            settings.entities_allow_free_form,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+
+
+def _stored_chunks(bank: Bank, document_id: str) -> dict[int, tuple[uuid.UUID, str]]:
+    return {
+        index: (chunk_id, content_hash)
+        for chunk_id, index, content_hash in Chunk.objects.filter(
+            document__bank=bank, document__document_id=document_id
+        ).values_list("id", "chunk_index", "content_hash")
+    }
+
+
+def _plan(bank: Bank, items: list[RetainItem], config: dict[str, Any], fingerprint: str) -> list[_DocumentPlan]:
+    plans = []
+    size = config["retain_chunk_size"]
+    structured = config.get("retain_structured_chunk_size") or size
+    for document_id, group in _group_by_document(items):
+        mode = "append" if all(item.update_mode == "append" for item in group) else "replace"
+        stored = _stored_chunks(bank, document_id)
+        offset = max(stored, default=-1) + 1 if mode == "append" else 0
+        chunks: list[_ChunkPlan] = []
+        for item in group:
+            stamp = item.timestamp.isoformat() if item.timestamp else "unset"
+            for spec in chunk_content(item.content, size=size, structured_size=structured):
+                index = offset + len(chunks)
+                content_hash = spec.content_hash(
+                    item.context, stamp, json.dumps(item.metadata, sort_keys=True), fingerprint
+                )
+                reuse = None
+                if mode == "replace" and index in stored and stored[index][1] == content_hash:
+                    reuse = stored[index][0]
+                chunks.append(_ChunkPlan(index, spec, item, content_hash, reuse))
+        plans.append(
+            _DocumentPlan(
+                document_id=document_id,
+                items=group,
+                mode=mode,
+                chunks=chunks,
+                snapshot={index: content_hash for index, (_, content_hash) in stored.items()},
+                text="\n\n".join(item.content for item in group),
+            )
+        )
+    return plans
+
+
+def _finish_fact(fact: ExtractedFact, item: RetainItem) -> ExtractedFact:
+    """Merge what the caller said about the item into each fact: entities, tags, metadata."""
+    known = {entity.name.lower() for entity in fact.entities}
+    for given in item.entities:
+        name = (given.get("text") or "").strip()
+        if name and name.lower() not in known:
+            fact.entities.append(ExtractedEntity(name=name, entity_type=given.get("type")))
+            known.add(name.lower())
+    fact.tags = list(dict.fromkeys([*fact.tags, *item.tags]))
+    fact.metadata = {str(k): str(v) for k, v in {**fact.metadata, **item.metadata}.items()}
+    return fact
+
+
+def _extract(plans: list[_DocumentPlan], settings: ExtractionSettings, extractor, operation) -> TokenUsage:
+    usage = TokenUsage()
+    pending = [chunk for plan in plans for chunk in plan.chunks if chunk.reuse_id is None]
+    for done, chunk in enumerate(pending):
+        if operation is not None and done and done % 20 == 0:
+            operations.report_progress(operation, "extracting", done, len(pending))
+        result = extractor.extract(
+            ChunkInput(
+                text=chunk.spec.text,
+                chunk_index=chunk.index,
+                chunk_count=len(pending),
+                context=chunk.item.context,
+                event_date=chunk.item.timestamp,
+                metadata=chunk.item.metadata,
+                turns=chunk.spec.turns,
+            ),
+            settings,
+        )
+        usage.add(result.usage)
+        chunk.facts = [_finish_fact(fact, chunk.item) for fact in result.facts if fact.text.strip()]
+    return usage
+
+
+def _embed(plans: list[_DocumentPlan], provider) -> None:
+    chunks = [chunk for plan in plans for chunk in plan.chunks if chunk.facts]
+    texts = [fact.text for chunk in chunks for fact in chunk.facts]
+    if not texts:
+        return
+    vectors = iter(provider.embed_documents(texts))
+    for chunk in chunks:
+        chunk.vectors = [next(vectors) for _ in chunk.facts]
+
+
+def _check_embedding_model(bank: Bank, provider) -> None:
+    from memories.embeddings import EmbeddingDimensionMismatch
+
+    if bank.embedding_model and bank.embedding_model != provider.model_id:
+        raise EmbeddingDimensionMismatch(
+            f"bank '{bank.bank_id}' holds vectors from {bank.embedding_model}, but this server embeds with "
+            f"{provider.model_id}; vectors from different models are never mixed (re-embed the bank or use its model)"
+        )
+
+
+def retain_items(
+    *, bank: Bank, items: list[RetainItem], operation: Operation | None = None, worker_id: str | None = None
+) -> RetainOutcome:
+    """Retain ``items`` into ``bank``. Extraction and embedding happen before the one write transaction.
+
+    With ``operation`` (an async retain being run by ``worker_id``), the write transaction first fences the
+    operation's lease and marks it completed in the same commit.
+    """
+    from memories.embeddings import get_embedding_provider
+
+    config = resolved_config(bank)
+    settings = ExtractionSettings.from_config(config)
+    extractor = get_extractor(settings.mode)
+    provider = get_embedding_provider()
+    _check_embedding_model(bank, provider)
+    fingerprint = _settings_fingerprint(settings, extractor.name)
+
+    for attempt in range(_PLAN_ATTEMPTS):
+        plans = _plan(bank, [RetainItem(**vars(item)) for item in items], config, fingerprint)
+        usage = _extract(plans, settings, extractor, operation)
+        _embed(plans, provider)
+        if operation is not None:
+            operations.report_progress(operation, "writing", len(items), len(items))
+        try:
+            with transaction.atomic():
+                if operation is not None:
+                    operation = operations.fence(operation, worker_id)
+                units_created = _write(bank, plans, provider.model_id, config)
+                outcome = RetainOutcome(len(items), units_created, [p.document_id for p in plans], usage)
+                if operation is not None:
+                    operations.mark_completed(
+                        operation,
+                        {"items_count": len(items), "units_created": units_created, "usage": usage.as_dict()},
+                    )
+            return outcome
+        except _StalePlan:
+            logger.info("Document changed while retaining into %s; planning again (%d)", bank.bank_id, attempt + 1)
+    raise Conflict("the document kept changing while it was being retained; try again")
+
+
+def _write(bank: Bank, plans: list[_DocumentPlan], model_id: str, config: dict[str, Any]) -> int:
+    now = timezone.now()
+    Bank.objects.filter(pk=bank.pk, embedding_model="").update(embedding_model=model_id)
+    touched_entities: set[uuid.UUID] = set()
+    new_units: list[MemoryUnit] = []
+    unit_facts: list[tuple[MemoryUnit, ExtractedFact]] = []
+    causal_pairs: list[tuple[uuid.UUID, uuid.UUID]] = []
+    created_documents = 0
+
+    for plan in plans:
+        document, created = _lock_document(bank, plan.document_id)
+        created_documents += created
+        stored = {c.chunk_index: (c.id, c.content_hash) for c in Chunk.objects.filter(document=document)}
+        if {index: content_hash for index, (_, content_hash) in stored.items()} != plan.snapshot:
+            raise _StalePlan
+        if plan.mode == "replace":
+            kept = {chunk.reuse_id for chunk in plan.chunks if chunk.reuse_id}
+            stale = [chunk_id for chunk_id, _ in stored.values() if chunk_id not in kept]
+            touched_entities |= _delete_chunks(stale)
+            text = plan.text
+        else:
+            text = f"{document.original_text}\n\n{plan.text}" if document.original_text else plan.text
+        _update_document(document, plan, text, config, now)
+
+        new_chunks = [chunk for chunk in plan.chunks if chunk.reuse_id is None]
+        for chunk in new_chunks:
+            chunk.new_id = uuid.uuid4()
+        Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    id=chunk.new_id,
+                    bank=bank,
+                    document=document,
+                    chunk_index=chunk.index,
+                    text=chunk.spec.text,
+                    content_hash=chunk.content_hash,
+                )
+                for chunk in new_chunks
+            ]
+        )
+        for chunk in new_chunks:
+            chunk_units = []
+            for fact, vector in zip(chunk.facts, chunk.vectors, strict=True):
+                unit = MemoryUnit(
+                    id=uuid.uuid4(),
+                    bank=bank,
+                    document=document,
+                    chunk_id=chunk.new_id,
+                    text=fact.text,
+                    fact_type=fact.fact_type,
+                    fact_kind=fact.fact_kind,
+                    embedding=vector,
+                    embedding_model=model_id,
+                    context=chunk.item.context,
+                    occurred_start=fact.occurred_start,
+                    occurred_end=fact.occurred_end or fact.occurred_start,
+                    mentioned_at=chunk.item.timestamp,
+                    metadata=fact.metadata,
+                    tags=fact.tags,
+                    observation_scopes=chunk.item.observation_scopes,
+                    text_signals=" ".join(entity.name for entity in fact.entities),
+                )
+                chunk_units.append(unit)
+                unit_facts.append((unit, fact))
+            for unit, fact in zip(chunk_units, chunk.facts, strict=True):
+                causal_pairs.extend(
+                    (unit.id, chunk_units[cause].id)
+                    for cause in fact.caused_by
+                    if 0 <= cause < len(chunk_units) and chunk_units[cause] is not unit
+                )
+            new_units.extend(chunk_units)
+
+    MemoryUnit.objects.bulk_create(new_units, batch_size=1000)
+    touched_entities |= _attach_entities(bank, unit_facts)
+    links.link_new_units(bank_id=bank.pk, unit_ids=[unit.id for unit in new_units], causal_pairs=causal_pairs)
+    entity_service.refresh_entity_stats(entity_ids=touched_entities)
+    updates = {"last_write_at": now}
+    if created_documents:
+        updates["last_document_at"] = now
+    Bank.objects.filter(pk=bank.pk).update(**updates)
+    return len(new_units)
+
+
+def _lock_document(bank: Bank, document_id: str) -> tuple[Document, bool]:
+    try:
+        with transaction.atomic():
+            return Document.objects.select_for_update().get_or_create(bank=bank, document_id=document_id)
+    except IntegrityError:  # created concurrently by another writer: lock theirs
+        return Document.objects.select_for_update().get(bank=bank, document_id=document_id), False
+
+
+def _update_document(document: Document, plan: _DocumentPlan, text: str, config, now: datetime) -> None:
+    first = plan.items[0]
+    document.original_text = text if config.get("store_document_text", True) else None
+    document.content_hash = hashlib.sha256(text.encode()).hexdigest()
+    tags = list(document.tags) if plan.mode == "append" else []
+    document.tags = list(dict.fromkeys([*tags, *(tag for item in plan.items for tag in item.tags)]))
+    document.metadata = {**(document.metadata if plan.mode == "append" else {}), **first.metadata}
+    document.retain_params = {
+        "context": first.context,
+        "timestamp": first.timestamp.isoformat() if first.timestamp else None,
+        "update_mode": plan.mode,
+        "items": len(plan.items),
+    }
+    document.updated_at = now
+    document.save()
+
+
+def _delete_chunks(chunk_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Delete replaced chunks (the database cascades their units, mentions and links); return touched entities."""
+    if not chunk_ids:
+        return set()
+    unit_ids = list(MemoryUnit.objects.filter(chunk_id__in=chunk_ids).values_list("id", flat=True))
+    touched = set(UnitEntity.objects.filter(unit_id__in=unit_ids).values_list("entity_id", flat=True))
+    entity_service.remove_cooccurrences_of_units(unit_ids=unit_ids)
+    Chunk.objects.filter(id__in=chunk_ids).delete()
+    return touched
+
+
+def _attach_entities(bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFact]]) -> set[uuid.UUID]:
+    mentions = []
+    for unit, fact in unit_facts:
+        names = tuple(entity.name for entity in fact.entities)
+        for entity in fact.entities:
+            mentions.append(
+                entity_service.Mention(
+                    name=entity.name,
+                    kind=EntityKind.LABEL if entity.kind == "label" else EntityKind.REGULAR,
+                    entity_type=entity.entity_type,
+                    resolve=entity.kind != "label",
+                    when=unit.occurred_start or unit.mentioned_at,
+                    co_mentions=names,
+                )
+            )
+    if not mentions:
+        return set()
+    resolved = entity_service.resolve_mentions(bank_id=bank.pk, mentions=mentions)
+    rows = []
+    groups = []
+    for unit, fact in unit_facts:
+        ids = {
+            resolved[key]
+            for entity in fact.entities
+            if (key := entity_service.normalize_name(entity.name).lower()) in resolved
+        }
+        rows.extend(UnitEntity(unit_id=unit.id, entity_id=entity_id) for entity_id in sorted(ids))
+        groups.append(sorted(ids))
+    UnitEntity.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+    latest = max(
+        (u.occurred_start or u.mentioned_at for u, _ in unit_facts if u.occurred_start or u.mentioned_at), default=None
+    )
+    entity_service.add_cooccurrences(bank_id=bank.pk, groups=groups, when=latest)
+    return set(resolved.values())
+
+
+# --- async retain ------------------------------------------------------------------------------------------------
+
+
+def submit_retain(*, bank: Bank, items: list[RetainItem], operation_id: uuid.UUID | None = None) -> Operation:
+    """Record an async retain (in the caller's transaction). Large requests become a parent with sub-batches.
+
+    Items of one document always travel together, and each sub-batch that writes a single document is ordered
+    behind earlier unfinished work on that document.
+    """
+    groups = _group_by_document(items)
+    batches: list[list[RetainItem]] = []
+    current: list[RetainItem] = []
+    for _, group in groups:
+        if current and len(current) + len(group) > SUB_BATCH_ITEMS:
+            batches.append(current)
+            current = []
+        current.extend(group)
+    if current:
+        batches.append(current)
+
+    payload = {"items": [item.to_payload() for item in items]}
+    if len(batches) == 1:
+        operation, _ = operations.submit(
+            bank=bank,
+            operation_type="retain",
+            payload=payload,
+            operation_id=operation_id,
+            serialization_key=_serialization_key(bank, batches[0]),
+        )
+        return operation
+    parent, created = operations.submit(
+        bank=bank,
+        operation_type="batch_retain",
+        payload={"items_count": len(items), "sub_batches": len(batches)},
+        operation_id=operation_id,
+        dispatch_now=False,
+    )
+    if created:
+        for batch in batches:
+            operations.submit(
+                bank=bank,
+                operation_type="retain",
+                payload={"items": [item.to_payload() for item in batch]},
+                serialization_key=_serialization_key(bank, batch),
+                parent=parent,
+            )
+    return parent
+
+
+def _serialization_key(bank: Bank, items: Iterable[RetainItem]) -> str:
+    document_ids = {item.document_id for item in items}
+    return f"document:{bank.pk}:{document_ids.pop()}" if len(document_ids) == 1 else ""
+
+
+@operations.handler("retain")
+def run_retain_operation(operation: Operation, worker_id: str) -> None:
+    items = [RetainItem.from_payload(item) for item in operation.payload["items"]]
+    retain_items(bank=operation.bank, items=items, operation=operation, worker_id=worker_id)

@@ -1,0 +1,249 @@
+"""Synchronous retain through the API: documents, chunk reuse, entities, links, validation, nothing half-written.
+
+These run the real offline extractor and the real local embedding model against the real database.
+"""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from banks.models import Bank
+from memories.models import Chunk, Document, Entity, EntityCooccurrence, MemoryLink, MemoryUnit, UnitEntity
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def retain(api, bank_id, *items, **body):
+    return api.post(f"/v1/default/banks/{bank_id}/memories", {"items": list(items), **body}, format="json")
+
+
+def item(content, **fields):
+    return {"content": content, "timestamp": "2024-05-08T13:56:00Z", **fields}
+
+
+def unit_ids(bank_id, document_id=None):
+    units = MemoryUnit.objects.filter(bank__bank_id=bank_id)
+    if document_id:
+        units = units.filter(document__document_id=document_id)
+    return set(units.values_list("id", flat=True))
+
+
+def test_sync_retain_answers_the_contract_and_stores_embedded_facts(api):
+    response = retain(api, "alice", item("Alice works at Google as a software engineer.", context="career"))
+    assert response.status_code == 200, response.json()
+    assert response.json() == {
+        "success": True,
+        "bank_id": "alice",
+        "items_count": 1,
+        "async": False,
+        "operation_id": None,
+        "operation_ids": None,
+        "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0, "cached_tokens": 0, "thoughts_tokens": 0},
+    }
+    unit = MemoryUnit.objects.get(bank__bank_id="alice")
+    assert "Alice" in unit.text and "Google" in unit.text
+    assert len(unit.embedding) == 384
+    assert unit.embedding_model
+    assert unit.context == "career"
+    assert unit.mentioned_at == datetime(2024, 5, 8, 13, 56, tzinfo=UTC)
+    names = set(Entity.objects.filter(bank__bank_id="alice").values_list("canonical_name", flat=True))
+    assert {"Alice", "Google"} <= names
+    bank = Bank.objects.get(bank_id="alice")
+    assert bank.last_write_at is not None
+    assert bank.embedding_model == unit.embedding_model
+    assert Document.objects.get(bank=bank).original_text == "Alice works at Google as a software engineer."
+
+
+def test_items_sharing_a_document_id_form_one_document(api):
+    retain(
+        api,
+        "shared",
+        item("Alice works at Google.", document_id="conv-1"),
+        item("Bob is a data scientist.", document_id="conv-1"),
+    )
+    document = Document.objects.get(bank__bank_id="shared")
+    assert document.document_id == "conv-1"
+    assert document.original_text == "Alice works at Google.\n\nBob is a data scientist."
+    assert document.chunks.count() == 2
+    assert MemoryUnit.objects.filter(document=document).count() == 2
+
+
+def test_retaining_a_document_again_replaces_its_facts(api):
+    retain(api, "upsert", item("Alice lives in Paris.", document_id="doc"))
+    before = unit_ids("upsert")
+    retain(api, "upsert", item("Alice lives in Berlin.", document_id="doc"))
+    after = unit_ids("upsert")
+    assert before.isdisjoint(after)
+    texts = list(MemoryUnit.objects.filter(bank__bank_id="upsert").values_list("text", flat=True))
+    assert any("Berlin" in text for text in texts)
+    assert not any("Paris" in text for text in texts)
+    assert not Entity.objects.filter(bank__bank_id="upsert", canonical_name="Paris").exists()
+
+
+def test_unchanged_chunks_keep_their_facts_and_identical_retains_add_nothing(api):
+    first_part = "Alice adopted a dog named Rex. " * 60
+    second_part = "Bob moved to Lisbon last year. " * 60
+    body = item(first_part + "\n\n" + second_part, document_id="long")
+    with override_settings(HINDSIGHT_CONFIG_DEFAULTS=_defaults(retain_chunk_size=2000)):
+        retain(api, "delta", body)
+        original_chunks = dict(Chunk.objects.filter(document__document_id="long").values_list("chunk_index", "id"))
+        original_units = unit_ids("delta")
+        retain(api, "delta", body)
+        assert unit_ids("delta") == original_units
+        changed = item(first_part + "\n\n" + second_part.replace("Lisbon", "Porto"), document_id="long")
+        retain(api, "delta", changed)
+    chunks = dict(Chunk.objects.filter(document__document_id="long").values_list("chunk_index", "id"))
+    assert chunks[0] == original_chunks[0]
+    assert chunks[max(chunks)] != original_chunks[max(original_chunks)]
+    kept = {u for u in original_units if MemoryUnit.objects.filter(pk=u, chunk_id=chunks[0]).exists()}
+    assert kept and kept <= unit_ids("delta")
+
+
+def test_append_mode_adds_to_the_document(api):
+    retain(api, "append", item("Alice likes tea.", document_id="notes"))
+    first = unit_ids("append")
+    retain(api, "append", item("Alice also likes chess.", document_id="notes", update_mode="append"))
+    document = Document.objects.get(bank__bank_id="append")
+    assert document.original_text == "Alice likes tea.\n\nAlice also likes chess."
+    assert first < unit_ids("append")
+    assert document.chunks.count() == 2
+
+
+def test_a_conversation_keeps_speakers_turn_ids_and_dates(api):
+    turns = [
+        {
+            "speaker": "Caroline",
+            "dia_id": "D1:3",
+            "text": "I went to a LGBTQ support group yesterday and it was so powerful.",
+        },
+        {"speaker": "Melanie", "dia_id": "D1:4", "text": "Wow, that's cool, Caroline! What happened?"},
+    ]
+    response = retain(api, "convo", item(json.dumps(turns), document_id="session-1"))
+    assert response.status_code == 200
+    fact = MemoryUnit.objects.get(bank__bank_id="convo", metadata__turn_id="D1:3")
+    assert fact.metadata["speaker"] == "Caroline"
+    assert fact.occurred_start.date().isoformat() == "2024-05-07"
+    mentioned = set(fact.unit_entities.values_list("entity__canonical_name", flat=True))
+    assert {"Caroline", "LGBTQ"} <= mentioned
+
+
+def test_entities_are_shared_counted_and_linked(api):
+    retain(
+        api,
+        "graph",
+        item("Alice met Bob at the Louvre.", document_id="a"),
+        item("Alice and Bob later visited the Louvre again.", document_id="b"),
+    )
+    alice = Entity.objects.get(bank__bank_id="graph", canonical_name="Alice")
+    assert alice.mention_count == 2
+    assert alice.first_seen is not None
+    bob = Entity.objects.get(bank__bank_id="graph", canonical_name="Bob")
+    pair = EntityCooccurrence.objects.get(
+        entity_1=min(alice, bob, key=lambda e: e.id), entity_2=max(alice, bob, key=lambda e: e.id)
+    )
+    assert pair.count == 2
+    kinds = set(MemoryLink.objects.filter(bank__bank_id="graph").values_list("link_type", flat=True))
+    assert {"entity", "temporal"} <= kinds
+
+
+def test_caller_supplied_entities_are_attached(api):
+    retain(api, "given", item("Met the new client today.", entities=[{"text": "Acme Corp", "type": "ORG"}]))
+    entity = Entity.objects.get(bank__bank_id="given", canonical_name="Acme Corp")
+    assert entity.metadata == {"type": "ORG"}
+    assert UnitEntity.objects.filter(entity=entity).exists()
+
+
+def test_a_similar_name_seen_with_the_same_people_merges_into_the_existing_entity(api):
+    retain(api, "merge", item("Caroline and Melanie went hiking together."))
+    retain(api, "merge", item("Caroline and Mel went hiking again."))
+    names = set(Entity.objects.filter(bank__bank_id="merge").values_list("canonical_name", flat=True))
+    assert "Melanie" in names
+    assert "Mel" not in names
+    assert Entity.objects.get(bank__bank_id="merge", canonical_name="Melanie").mention_count == 2
+
+
+def test_unset_timestamps_store_no_date(api):
+    retain(api, "undated", {"content": "Alice likes tea.", "timestamp": "unset"})
+    unit = MemoryUnit.objects.get(bank__bank_id="undated")
+    assert unit.mentioned_at is None
+    assert unit.occurred_start is None
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "message"),
+    [
+        ({"items": []}, ["body", "items"], "at least one item"),
+        (
+            {"items": [{"content": "ok"}, {"content": "x", "timestamp": "yesterday"}]},
+            ["body", "items", 1, "timestamp"],
+            "not an ISO 8601 datetime",
+        ),
+        ({"items": [{"content": "x", "metadata": {"n": 3}}]}, ["body", "items", 0, "metadata", "n"], "must be strings"),
+        ({"items": [{"content": "   "}]}, ["body", "items", 0, "content"], "must not be empty"),
+        (
+            {"items": [{"content": [{"type": "image", "source": {}}]}]},
+            ["body", "items", 0, "content", 0],
+            "retains text only",
+        ),
+        ({"items": [{"content": "x", "update_mode": "merge"}]}, ["body", "items", 0, "update_mode"], "replace, append"),
+        ({"items": [{"content": "x", "strategy": "fast"}]}, ["body", "items", 0, "strategy"], "not supported"),
+        ({"items": [{"content": "x"}], "operation_id": "not-a-uuid"}, ["body", "operation_id"], "must be a UUID"),
+        ({"items": [{"content": "x", "tags": ["ok", 5]}]}, ["body", "items", 0, "tags"], "non-empty strings"),
+    ],
+)
+def test_bad_input_answers_422_naming_the_item_and_field_and_stores_nothing(api, body, loc, message):
+    response = api.post("/v1/default/banks/strict/memories", body, format="json")
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert any(error["loc"] == loc and message in error["msg"] for error in errors), errors
+    assert not Bank.objects.filter(bank_id="strict").exists()
+    assert not MemoryUnit.objects.filter(bank__bank_id="strict").exists()
+
+
+@override_settings(HINDSIGHT_RETAIN_MAX_CONTENT_CHARS=1000)
+def test_content_above_the_limit_is_refused(api):
+    response = retain(api, "big", item("x" * 1001))
+    assert response.status_code == 422
+    assert "the limit is 1000" in response.json()["detail"][0]["msg"]
+
+
+def test_text_content_blocks_are_joined(api):
+    response = retain(
+        api,
+        "blocks",
+        {"content": [{"type": "text", "text": "Alice likes tea."}, {"type": "text", "text": "Bob likes coffee."}]},
+    )
+    assert response.status_code == 200
+    assert Document.objects.get(bank__bank_id="blocks").original_text == "Alice likes tea.\n\nBob likes coffee."
+
+
+def test_vectors_from_another_model_are_never_mixed(api):
+    Bank.objects.create(bank_id="other-model", embedding_model="litellm:text-embedding-3-large")
+    response = retain(api, "other-model", item("Alice likes tea."))
+    assert response.status_code == 409
+    assert "never mixed" in response.json()["detail"]
+    assert not MemoryUnit.objects.filter(bank__bank_id="other-model").exists()
+
+
+def test_retained_facts_stay_in_their_bank(api):
+    retain(api, "bank-one", item("Alice likes tea."))
+    retain(api, "bank-two", item("Alice likes coffee."))
+    assert MemoryUnit.objects.filter(bank__bank_id="bank-one").count() == 1
+    one = Entity.objects.get(bank__bank_id="bank-one", canonical_name="Alice")
+    two = Entity.objects.get(bank__bank_id="bank-two", canonical_name="Alice")
+    assert one.pk != two.pk
+    assert not MemoryLink.objects.filter(bank__bank_id="bank-one", to_unit__bank__bank_id="bank-two").exists()
+
+
+def _defaults(**overrides):
+    from django.conf import settings
+
+    return {**settings.HINDSIGHT_CONFIG_DEFAULTS, **overrides}
