@@ -351,7 +351,12 @@ def _write(bank: Bank, plans: list[_DocumentPlan], model_id: str, config: dict[s
 
     MemoryUnit.objects.bulk_create(new_units, batch_size=1000)
     touched_entities |= _attach_entities(bank, unit_facts)
-    links.link_new_units(bank_id=bank.pk, unit_ids=[unit.id for unit in new_units], causal_pairs=causal_pairs)
+    links.link_new_units(
+        bank_id=bank.pk,
+        unit_ids=[unit.id for unit in new_units],
+        causal_pairs=causal_pairs,
+        vectors=[unit.embedding for unit in new_units],
+    )
     entity_service.refresh_entity_stats(entity_ids=touched_entities)
     updates = {"last_write_at": now}
     if created_documents:
