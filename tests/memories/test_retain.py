@@ -247,3 +247,30 @@ def _defaults(**overrides):
     from django.conf import settings
 
     return {**settings.HINDSIGHT_CONFIG_DEFAULTS, **overrides}
+
+
+def test_entity_labels_become_label_entities_and_tags(api):
+    labels = [
+        {"key": "mood", "type": "value", "values": [{"value": "happy"}, {"value": "tired"}], "tag": True},
+        {"key": "sport", "type": "multi-values", "values": ["tennis", "chess"]},
+    ]
+    api.patch("/v1/default/banks/labels/config", {"updates": {"entity_labels": labels}}, format="json")
+    retain(api, "labels", item("Alice was happy after playing tennis with Bob."))
+    unit = MemoryUnit.objects.get(bank__bank_id="labels")
+    assert "mood:happy" in unit.tags
+    label_names = set(
+        Entity.objects.filter(bank__bank_id="labels", kind="label").values_list("canonical_name", flat=True)
+    )
+    assert label_names == {"mood:happy", "sport:tennis"}
+    assert "sport:tennis" not in unit.tags  # only groups with tag: true become tags
+
+
+def test_free_form_entities_can_be_switched_off(api):
+    api.patch(
+        "/v1/default/banks/labels-only/config",
+        {"updates": {"entities_allow_free_form": False, "entity_labels": [{"key": "topic", "values": ["tennis"]}]}},
+        format="json",
+    )
+    retain(api, "labels-only", item("Alice played tennis with Bob in Paris."))
+    names = set(Entity.objects.filter(bank__bank_id="labels-only").values_list("canonical_name", flat=True))
+    assert names == {"topic:tennis"}

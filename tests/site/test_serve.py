@@ -104,6 +104,7 @@ def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(hom
     names = {" ".join(p.cmdline()) for p in server.descendants()}
     assert any("gunicorn" in name for name in names)
     assert any("celery" in name and "worker" in name for name in names)
+    assert any("celery" in name and " beat" in name for name in names)
     assert any("postgres" in name for name in names)
     if os.geteuid() == 0:  # PostgreSQL refuses root: it must run as the dedicated unprivileged user
         postgres_users = {p.username() for p in server.descendants() if p.name() == "postgres"}
@@ -123,10 +124,13 @@ def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(hom
     assert _processes_using(home) == []
 
     restarted = servers(home, "alpha")
+    restarted_children = restarted.descendants()
     config = httpx.get(f"{restarted.url}/v1/default/banks/kept/config", timeout=30).json()
     assert config["overrides"] == {"retain_chunk_size": 1234}
     assert [b["bank_id"] for b in httpx.get(f"{restarted.url}/v1/default/banks").json()["banks"]] == ["kept"]
     assert restarted.stop(signal.SIGTERM) == 0
+    # The supervisor itself waits for every descendant, so nothing is left the moment it has exited.
+    assert [p.pid for p in restarted_children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     assert _processes_using(home) == []
 
 
@@ -138,6 +142,11 @@ def test_killing_the_supervisor_leaves_no_orphan_processes(home, servers):
     server.process.wait(10)
     _gone, alive = psutil.wait_procs(children, timeout=60)
     assert [" ".join(p.cmdline())[:80] for p in alive] == []
+    # Nor anything forked after we looked (a worker's late children, the scheduler).
+    deadline = time.monotonic() + 30
+    while _processes_using(home / "profiles" / "killed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_using(home / "profiles" / "killed") == []
 
     again = servers(home, "killed")  # the stale lock, socket and postmaster.pid do not block a new start
     assert httpx.get(f"{again.url}/health", timeout=30).status_code == 200

@@ -8,6 +8,7 @@ SIGTERM stops the children and then the services it started, in that order. Chil
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -22,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -76,6 +78,23 @@ def _check_writable(folder: Path) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise CommandError(f"the data folder {folder} is not writable ({reason}); set HINDSIGHT_HOME") from None
+
+
+def _still_running(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` for these processes to end; a zombie (ended, not yet reaped) counts as ended."""
+
+    def running(process: psutil.Process) -> bool:
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + timeout
+    alive = [p for p in processes if running(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if running(p)]
+    return alive
 
 
 class Command(BaseCommand):
@@ -254,14 +273,30 @@ class Command(BaseCommand):
                 str(settings.HINDSIGHT_WORKER_CONCURRENCY),
                 "--hostname",
                 f"hindsight-{profile}@%h",
-                # Embedded beat runs the operations reaper; it is idempotent, so several workers running it is safe.
-                "--beat",
-                "--schedule",
-                str(paths.root / "celerybeat-schedule"),
             ],
             env,
             paths.logs / "worker.log",
             stop_timeout=60,
+        )
+        # Beat (the operations reaper's clock) runs as its own child rather than embedded in the worker: an embedded
+        # beat is a grandchild that would not notice this supervisor being killed.
+        self._spawn(
+            "scheduler",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "hindsight_site",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(paths.root / "celerybeat-schedule"),
+            ],
+            env,
+            paths.logs / "beat.log",
+            stop_timeout=20,
         )
 
     def _wait_healthy(self, base_url: str, timeout: float = 90.0) -> None:
@@ -335,6 +370,12 @@ class Command(BaseCommand):
         # Ignore further Ctrl-C while stopping: an orderly stop protects the database.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # Everything we started, grandchildren included (gunicorn and Celery workers, beat, pool processes), so that
+        # none outlives us even when its own parent exits first.
+        try:
+            descendants = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            descendants = []
         for child in getattr(self, "children", []):
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -344,5 +385,13 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait(5)
+            # Each child leads its own process group (start_new_session): sweep the group, so a process it forked
+            # late (a pool worker during boot, say) cannot outlive it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.process.pid, signal.SIGKILL)
         for service in reversed(getattr(self, "services", [])):
             service.stop()
+        alive = _still_running(descendants, timeout=15)
+        for straggler in alive:
+            straggler.kill()
+        _still_running(alive, timeout=5)
