@@ -20,6 +20,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("HINDSIGHT_TEST_CACHE", "~/.cache/hindsight-tests")).expanduser()
 HINDSIGHT_CLIENT_VERSION = "1.1.0"
+# The LoCoMo benchmark data lives in ../shared beside the repository (non-commercial licence: never copied in).
+LOCOMO = REPO.parent / "shared" / "data" / "locomo" / "locomo-dev.json"
+
+
+def require_locomo() -> Path:
+    """The LoCoMo file; skipped locally when absent, but a failure in CI, where shared/ is always beside the clone."""
+    if not LOCOMO.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{LOCOMO} is missing; CI must run with shared/ beside the repository")
+        pytest.skip(f"{LOCOMO} is not beside the repository")
+    return LOCOMO
 
 
 def free_port() -> int:

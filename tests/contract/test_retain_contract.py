@@ -1,20 +1,17 @@
 """Retain through the real hindsight-client 1.1.0 over HTTP, sync and async (real worker), no LLM configured."""
 
-from pathlib import Path
-
 import pytest
 
 from memories.models import Document, Entity, MemoryUnit
-
-LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo" / "locomo-dev.json"
+from tests.conftest import require_locomo
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.mark.skipif(not LOCOMO.exists(), reason="the LoCoMo dev file is not beside the repository")
 def test_the_real_client_retains_a_locomo_session_sync_and_async(run_contract_script, workers, bank_id):
+    locomo = require_locomo()
     workers("contract")
-    out = run_contract_script("retain_locomo", bank_id, str(LOCOMO))
+    out = run_contract_script("retain_locomo", bank_id, str(locomo))
 
     for key in ("retain_simple", "retain_options", "retain_batch", "locomo_sync", "aretain"):
         assert out[key]["success"] is True, key

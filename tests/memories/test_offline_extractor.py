@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
 from memories.extraction.offline import OfflineExtractor, speaker_from_context, split_sentences
 from memories.extraction.types import ChunkInput, ExtractedFact, ExtractionSettings, TokenUsage, Turn
 from memories.temporal import find_time_expressions, parse_loose_datetime
+from tests.conftest import require_locomo
 
-LOCOMO = Path("/work/shared/data/locomo/locomo-dev.json")
 REFERENCE = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)  # a Friday in a leap year
 
 
 @pytest.fixture(scope="module")
 def locomo() -> list[dict]:
-    if not LOCOMO.exists():
-        pytest.skip(f"LoCoMo dev set not found at {LOCOMO} (shared data is not part of the repository)")
-    return json.loads(LOCOMO.read_text())
+    return json.loads(require_locomo().read_text())
 
 
 def session_chunk(locomo: list[dict], sample_id: str, session: int) -> ChunkInput:
