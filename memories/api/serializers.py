@@ -231,3 +231,124 @@ class OperationListQuerySerializer(serializers.Serializer):
 
 class OperationDetailQuerySerializer(serializers.Serializer):
     include_payload = serializers.BooleanField(required=False, default=False)
+
+
+# --- recall ----------------------------------------------------------------------------------------------------
+
+BUDGETS = ("low", "mid", "high")
+
+
+def _optional_limit(include: dict, key: str, default: int, errors: _Errors) -> int | None:
+    """``include.<key>``: null or absent means off (entities: absent means on), {} means the default limit."""
+    value = include.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        errors.add("must be an object with max_tokens, or null", "include", key)
+        return None
+    limit = value.get("max_tokens", default)
+    if limit is None:
+        limit = default
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        errors.add("max_tokens must be a non-negative integer", "include", key, "max_tokens")
+        return None
+    return limit
+
+
+def parse_recall_request(data: Any, *, now: datetime):
+    """Validate a RecallRequest body into a ``memories.recall.RecallQuery`` or raise the 422 list form."""
+    from memories.recall import FACT_TYPES, RecallQuery
+    from memories.tags import TAGS_MATCH_MODES
+
+    errors = _Errors()
+    if not isinstance(data, dict):
+        errors.add("The request body must be a JSON object.", "non_field_errors")
+        errors.raise_if_any()
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        errors.add("Field required: a non-empty string", "query")
+    raw_types = data.get("types")
+    types: list[str] = []
+    if raw_types is not None:
+        if not isinstance(raw_types, list) or not all(isinstance(t, str) for t in raw_types):
+            errors.add("must be a list of fact types or null", "types")
+        else:
+            # Retired names ("opinion", "agent") in documented examples are ignored rather than refused.
+            types = [t for t in dict.fromkeys(raw_types) if t in FACT_TYPES]
+    budget = data.get("budget") or "mid"
+    if budget not in BUDGETS:
+        errors.add("must be low, mid or high", "budget")
+    max_tokens = data.get("max_tokens", 4096)
+    if max_tokens is None:
+        max_tokens = 4096
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= 1_000_000:
+        errors.add("must be an integer from 1 to 1000000", "max_tokens")
+    trace = data.get("trace") or False
+    if not isinstance(trace, bool):
+        errors.add("must be true or false", "trace")
+    stamp = None
+    if data.get("query_timestamp") is not None:
+        stamp, problem = parse_timestamp(data["query_timestamp"], now)
+        if problem or stamp is None:
+            errors.add(problem or "must be an ISO 8601 datetime", "query_timestamp")
+    include = data.get("include")
+    if "include" not in data:
+        include = {"entities": {"max_tokens": 500}}
+    if include is None:
+        include = {}
+    if not isinstance(include, dict):
+        errors.add("must be an object", "include")
+        include = {}
+    include_entities = _optional_limit(include, "entities", 500, errors)
+    include_chunks = _optional_limit(include, "chunks", 8192, errors)
+    include_source_facts = _optional_limit(include, "source_facts", 4096, errors)
+    tags = _string_list(data.get("tags"), errors, "tags")
+    tags_match = data.get("tags_match") or "any"
+    if tags_match not in TAGS_MATCH_MODES:
+        errors.add(f"must be one of {', '.join(TAGS_MATCH_MODES)}", "tags_match")
+    tag_groups = data.get("tag_groups")
+    if tag_groups is not None and not isinstance(tag_groups, list):
+        errors.add("must be a list of groups or null", "tag_groups")
+    min_scores: dict[str, float] = {}
+    raw_scores = data.get("min_scores")
+    if raw_scores is not None:
+        if not isinstance(raw_scores, dict):
+            errors.add("must be an object or null", "min_scores")
+        else:
+            for key in ("semantic", "keyword", "reranker", "final"):
+                value = raw_scores.get(key)
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    errors.add("must be a number or null", "min_scores", key)
+                else:
+                    min_scores[key] = float(value)
+    window = None
+    raw_window = data.get("temporal_window")
+    if raw_window is not None:
+        if not isinstance(raw_window, dict):
+            errors.add("must be an object with start and end", "temporal_window")
+        else:
+            start, start_problem = parse_timestamp(raw_window.get("start"), now)
+            end, end_problem = parse_timestamp(raw_window.get("end"), now)
+            if start_problem or end_problem or start is None or end is None or end < start:
+                errors.add("needs ISO start and end, with end not before start", "temporal_window")
+            else:
+                window = (start, end)
+    errors.raise_if_any()
+    return RecallQuery(
+        query=query.strip(),
+        types=types,
+        budget=budget,
+        max_tokens=max_tokens,
+        query_timestamp=stamp,
+        include_entities=include_entities,
+        include_chunks=include_chunks,
+        include_source_facts=include_source_facts,
+        tags=tags,
+        tags_match=tags_match,
+        tag_groups=tag_groups or None,
+        trace=trace,
+        min_scores=min_scores,
+        temporal_window=window,
+    )

@@ -10,11 +10,13 @@ from rest_framework.views import APIView
 
 from banks import selectors as bank_selectors
 from banks import services as bank_services
+from banks.models import Bank
 from hindsight_site.api.parsing import parse_query
 from memories import operations, selectors, services
 from memories.api.serializers import (
     OperationDetailQuerySerializer,
     OperationListQuerySerializer,
+    parse_recall_request,
     parse_retain_request,
 )
 
@@ -50,6 +52,18 @@ class RetainView(APIView):
                 "usage": outcome.usage.as_dict(),
             }
         )
+
+
+class RecallView(APIView):
+    @extend_schema(operation_id="recall_memories")
+    def post(self, request, bank_id: str):
+        from memories.recall import recall
+
+        query = parse_recall_request(request.data, now=timezone.now())
+        bank = Bank.objects.filter(bank_id=bank_id).first()
+        if bank is None:  # nothing retained yet: nothing to recall (reads never create banks)
+            return Response({"results": [], "entities": None, "chunks": None, "source_facts": None})
+        return Response(recall(bank=bank, query=query))
 
 
 class OperationListView(APIView):

@@ -1,0 +1,235 @@
+"""Recall through the API: each channel on a bank crafted so it matters, fusion, budgets, includes, isolation."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from memories.recall import _fuse, count_tokens
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def retain(api, bank_id, *contents, timestamp="2024-05-08T10:00:00Z", **fields):
+    items = [{"content": c, "timestamp": timestamp, **fields} for c in contents]
+    response = api.post(f"/v1/default/banks/{bank_id}/memories", {"items": items}, format="json")
+    assert response.status_code == 200, response.json()
+
+
+def recall(api, bank_id, query, **body):
+    response = api.post(
+        f"/v1/default/banks/{bank_id}/memories/recall", {"query": query, "trace": True, **body}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def ids_by_text(body):
+    return {r["text"]: r["id"] for r in body["results"]}
+
+
+def channel(body, name):
+    return body["trace"]["channels"].get(name, {}).get("ids", [])
+
+
+DISTRACTORS = [
+    "The quarterly budget review is scheduled for Thursday.",
+    "Grace repainted the kitchen a pale green colour.",
+    "The train to Oslo leaves from platform nine.",
+    "Hiro collects vintage fountain pens from Japan.",
+]
+
+
+def test_the_keyword_channel_finds_a_rare_term(api):
+    retain(api, "kw", *DISTRACTORS, "The spare router has serial number QZ7741 printed underneath.")
+    body = recall(api, "kw", "QZ7741")
+    target = next(r["id"] for r in body["results"] if "QZ7741" in r["text"])
+    assert channel(body, "keyword")[0] == target
+    assert body["results"][0]["id"] == target
+    assert body["results"][0]["scores"]["keyword"] > 0
+
+
+def test_the_semantic_channel_finds_a_paraphrase_with_no_shared_words(api):
+    retain(api, "sem", *DISTRACTORS, "The physician prescribed antibiotics for the infection.")
+    body = recall(api, "sem", "doctor gave medicine")
+    target = next(r["id"] for r in body["results"] if "physician" in r["text"])
+    assert target not in channel(body, "keyword")
+    assert channel(body, "semantic")[0] == target
+    assert body["results"][0]["id"] == target
+
+
+def test_the_graph_channel_reaches_facts_that_never_mention_the_query_subject(api):
+    for day, text in enumerate(DISTRACTORS, start=1):  # days apart: no temporal links among them
+        retain(api, "graph", text, timestamp=f"2023-01-{day * 5:02d}T10:00:00Z")
+    # Closer to the question than the Lyon fact, these become the seeds beside the manager fact.
+    retain(api, "graph", "Carol manages the Oslo office.", timestamp="2023-03-01T10:00:00Z")
+    retain(api, "graph", "Alice's sister is a nurse.", timestamp="2023-04-01T10:00:00Z")
+    retain(api, "graph", "Alice's manager is Bob.", timestamp="2024-02-01T10:00:00Z")
+    retain(api, "graph", "Bob resides in Lyon near the old port.", timestamp="2024-03-20T10:00:00Z")
+    body = recall(api, "graph", "Who is Alice's manager?")
+    lyon = next(r for r in body["results"] if "Lyon" in r["text"])
+    assert "Alice" not in lyon["text"]
+    assert lyon["id"] not in channel(body, "keyword")
+    assert channel(body, "graph")[0] == lyon["id"]  # reached through Bob, the entity both facts share
+
+
+def test_the_temporal_channel_keeps_what_happened_in_the_asked_period(api):
+    retain(api, "time", "Alice went hiking in the Alps.", timestamp="2024-05-03T10:00:00Z")
+    retain(api, "time", "Alice went swimming at the lake.", timestamp="2024-01-10T10:00:00Z")
+    body = recall(api, "time", "What did Alice do in May 2024?", query_timestamp="2024-06-01T00:00:00Z")
+    texts = ids_by_text(body)
+    hiking = next(i for t, i in texts.items() if "hiking" in t)
+    swimming = next(i for t, i in texts.items() if "swimming" in t)
+    assert channel(body, "temporal") == [hiking]
+    assert swimming not in channel(body, "temporal")
+    assert body["results"][0]["id"] == hiking
+    assert body["trace"]["time_ranges"][0]["start"].startswith("2024-05-01")
+
+
+def test_yesterday_resolves_against_the_query_timestamp(api):
+    retain(api, "yday", "Carol baked bread.", timestamp="2024-03-09T18:00:00Z")
+    retain(api, "yday", "Carol painted a fence.", timestamp="2024-03-02T18:00:00Z")
+    body = recall(api, "yday", "What did Carol do yesterday?", query_timestamp="2024-03-10T09:00:00Z")
+    bread = next(r["id"] for r in body["results"] if "bread" in r["text"])
+    assert channel(body, "temporal") == [bread]
+
+
+def test_fusion_rewards_agreement_between_channels():
+    fused = _fuse({"semantic": [("a", 0.9), ("b", 0.8)], "keyword": [("b", 3.0), ("c", 2.0)]})
+    assert max(fused, key=fused.get) == "b"
+    assert fused["a"] == pytest.approx(1 / 61)
+    assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_a_graph_hit_counts_half_as_much_as_a_direct_one():
+    fused = _fuse({"semantic": [("direct", 0.8)], "graph": [("reached", 0.9)]})
+    assert fused["direct"] == pytest.approx(1 / 61)
+    assert fused["reached"] == pytest.approx(0.5 / 61)
+
+
+def test_results_fill_max_tokens_by_a_real_token_count(api):
+    retain(
+        api,
+        "budget",
+        *[f"Fact number {i} is about the history of the city of Rome and its bridges." for i in range(30)],
+    )
+    body = recall(api, "budget", "Rome bridges history", max_tokens=60)
+    used = sum(count_tokens(r["text"]) for r in body["results"])
+    assert 0 < used <= 60
+    assert len(body["results"]) < 30
+    assert body["trace"]["tokens_used"] == used
+
+
+def test_entities_and_chunks_are_included_when_asked(api):
+    retain(api, "inc", "Alice works at Google in Zurich.", document_id="doc-1")
+    default = recall(api, "inc", "Where does Alice work?")
+    assert "Alice" in default["entities"]
+    assert set(default["entities"]["Alice"]) == {"entity_id", "canonical_name", "observations"}
+    assert default["chunks"] is None
+    body = recall(api, "inc", "Where does Alice work?", include={"entities": None, "chunks": {"max_tokens": 100}})
+    assert body["entities"] is None
+    chunk_id = body["results"][0]["chunk_id"]
+    assert body["chunks"][chunk_id]["text"] == "Alice works at Google in Zurich."
+    assert body["results"][0]["document_id"] == "doc-1"
+    assert "Alice" in body["results"][0]["entities"]
+
+
+def test_recall_never_returns_another_banks_memories(api):
+    retain(api, "mine", "Alice likes green tea.")
+    retain(api, "theirs", "Alice likes green tea.", "Alice likes black coffee.")
+    body = recall(api, "mine", "What does Alice like?")
+    assert len(body["results"]) == 1
+    assert all(
+        r["id"] in {body["results"][0]["id"]} for name in ("semantic", "keyword", "graph") for r in body["results"]
+    )
+    other = {r["id"] for r in recall(api, "theirs", "What does Alice like?")["results"]}
+    mine = {r["id"] for r in body["results"]}
+    assert mine.isdisjoint(other)
+    for name in ("semantic", "keyword", "graph", "temporal"):
+        assert set(channel(body, name)) <= mine
+
+
+def test_replaced_facts_never_come_back(api):
+    retain(api, "gone", "Alice lives in Paris.", document_id="home")
+    retain(api, "gone", "Alice lives in Berlin.", document_id="home")
+    body = recall(api, "gone", "Paris")
+    assert all("Paris" not in r["text"] for r in body["results"])
+
+
+def test_types_filter_and_unknown_types_are_ignored(api):
+    retain(api, "types", "Alice likes tea.")
+    assert recall(api, "types", "tea", types=["experience"])["results"] == []
+    assert len(recall(api, "types", "tea", types=["world", "opinion"])["results"]) == 1
+
+
+def test_a_query_above_the_token_limit_answers_400(api):
+    retain(api, "long", "Alice likes tea.")
+    response = api.post("/v1/default/banks/long/memories/recall", {"query": "word " * 600}, format="json")
+    assert response.status_code == 400
+    assert "500 tokens" in response.json()["detail"]
+
+
+def test_recall_on_an_unknown_bank_is_empty_and_creates_nothing(api):
+    from banks.models import Bank
+
+    body = api.post("/v1/default/banks/nobody-here/memories/recall", {"query": "x"}, format="json").json()
+    assert body["results"] == []
+    assert not Bank.objects.filter(bank_id="nobody-here").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({}, ["body", "query"]),
+        ({"query": "x", "budget": "huge"}, ["body", "budget"]),
+        ({"query": "x", "max_tokens": 0}, ["body", "max_tokens"]),
+        ({"query": "x", "tags_match": "some"}, ["body", "tags_match"]),
+        ({"query": "x", "query_timestamp": "soon"}, ["body", "query_timestamp"]),
+    ],
+)
+def test_bad_recall_requests_answer_422_naming_the_field(api, body, loc):
+    response = api.post("/v1/default/banks/bad/memories/recall", body, format="json")
+    assert response.status_code == 422
+    assert any(error["loc"] == loc for error in response.json()["detail"])
+
+
+@pytest.mark.parametrize(
+    ("tags", "match", "expected"),
+    [
+        (["work"], "any", {"work", "untagged"}),
+        (["work"], "any_strict", {"work"}),
+        (["work", "home"], "all_strict", set()),
+        ([], "exact", {"untagged"}),
+    ],
+)
+def test_recall_applies_the_tag_semantics(api, tags, match, expected):
+    retain(api, "tagged", "Alice filed the work report.", tags=["work"])
+    retain(api, "tagged", "Alice watered the home plants.", tags=["home"])
+    retain(api, "tagged", "Alice likes untagged tea.")
+    body = recall(api, "tagged", "What did Alice do?", tags=tags, tags_match=match)
+    found = set()
+    for result in body["results"]:
+        found.add(result["tags"][0] if result["tags"] else "untagged")
+    assert found == expected
+
+
+def test_tag_groups_combine_and_bad_groups_answer_400(api):
+    retain(api, "groups", "Alice filed the work report.", tags=["work", "q1"])
+    retain(api, "groups", "Alice planned the work offsite.", tags=["work", "q2"])
+    body = recall(
+        api,
+        "groups",
+        "What did Alice do?",
+        tag_groups=[{"tags": ["work"], "match": "any_strict"}, {"not": {"tags": ["q2"], "match": "any_strict"}}],
+    )
+    assert [r["tags"] for r in body["results"]] == [["work", "q1"]]
+    bad = api.post(
+        "/v1/default/banks/groups/memories/recall",
+        {"query": "x", "tag_groups": [{"tags": ["work"], "match": "sometimes"}]},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert "tag_groups" in bad.json()["detail"]
