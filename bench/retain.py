@@ -101,9 +101,11 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=20, help="sentences (about one fact each) per item")
     parser.add_argument("--batch", type=int, default=25, help="items per request")
     parser.add_argument("--clients", type=int, default=2, help="concurrent sync clients")
+    parser.add_argument("--home", type=Path, help="HINDSIGHT_HOME to fill (default: a new temporary folder)")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="hs-bench-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="hs-bench-"))
+    print(f"data in {home}")
     port = 18_000 + os.getpid() % 1000
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HINDSIGHT_", "DATABASE_URL", "CELERY_"))}
     env.update(HINDSIGHT_HOME=str(home), HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")

@@ -15,6 +15,8 @@ Every channel query carries the bank (and type and tag) filter itself, so no cha
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
 import os
 import time
@@ -44,6 +46,7 @@ GRAPH_MIN_ACTIVATION = 0.45
 EXACT_SCAN_MAX_UNITS = 20_000
 MAX_QUERY_TOKENS = 500
 KEYWORD_MAX_CHARS = 2_000
+KEYWORD_ANY_TERM_SAMPLE = 2_000
 GRAPH_SEEDS = 3
 # How much one hop along each kind of link says about relevance: sharing an entity or a cause says a lot, being
 # said at the same time says little (every fact of one conversation is linked in time).
@@ -81,11 +84,11 @@ def count_tokens(text: str) -> int:
     """A real token count (tiktoken cl100k, from the copy litellm ships, so nothing is downloaded)."""
     global _encoder
     if _encoder is None:
-        import litellm
-
-        os.environ.setdefault(
-            "TIKTOKEN_CACHE_DIR", str(Path(litellm.__file__).parent / "litellm_core_utils" / "tokenizers")
-        )
+        # Found without importing litellm: a bare import of it fetches a price map from the network.
+        spec = importlib.util.find_spec("litellm")
+        if spec is not None and spec.submodule_search_locations:
+            tokenizers = Path(spec.submodule_search_locations[0]) / "litellm_core_utils" / "tokenizers"
+            os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tokenizers))
         import tiktoken
 
         _encoder = tiktoken.get_encoding("cl100k_base")
@@ -164,18 +167,43 @@ def _semantic(cursor, where: str, params: list, vector: str, depth: int, large: 
 
 
 def _keyword(cursor, where: str, params: list, text: str, depth: int) -> list[tuple[Any, float]]:
+    """Memories containing every query term first (few rows, the best matches), then any term.
+
+    Ranking every memory that shares one common word with the query (a name in a large bank) would cost hundreds of
+    milliseconds, so the any-term pass ranks a bounded sample of its matches.
+    """
+    text = text[:KEYWORD_MAX_CHARS]
     cursor.execute(
         f"""
         SELECT u.id, ts_rank_cd(u.search_vector, q.query) AS rank
-        FROM memories_memoryunit u,
-             (SELECT replace(plainto_tsquery('english', %s)::text, '&', '|')::tsquery AS query) q
+        FROM memories_memoryunit u, (SELECT plainto_tsquery('english', %s) AS query) q
         WHERE {where} AND u.search_vector @@ q.query
         ORDER BY rank DESC, u.id
         LIMIT %s
         """,
-        [text[:KEYWORD_MAX_CHARS], *params, depth],
+        [text, *params, depth],
     )
-    return [(row[0], float(row[1])) for row in cursor.fetchall()]
+    hits = [(row[0], float(row[1])) for row in cursor.fetchall()]
+    if len(hits) >= depth:
+        return hits
+    cursor.execute(
+        f"""
+        SELECT sample.id, ts_rank_cd(sample.search_vector, sample.query) AS rank
+        FROM (
+            SELECT u.id, u.search_vector, q.query
+            FROM memories_memoryunit u,
+                 (SELECT replace(plainto_tsquery('english', %s)::text, '&', '|')::tsquery AS query) q
+            WHERE {where} AND u.search_vector @@ q.query
+            LIMIT %s
+        ) sample
+        ORDER BY rank DESC, sample.id
+        LIMIT %s
+        """,
+        [text, *params, KEYWORD_ANY_TERM_SAMPLE, depth],
+    )
+    seen = {unit_id for unit_id, _ in hits}
+    hits.extend((row[0], float(row[1])) for row in cursor.fetchall() if row[0] not in seen)
+    return hits[:depth]
 
 
 def _graph(cursor, where: str, params: list, seeds: list[tuple[Any, float]], depth: int) -> list[tuple[Any, float]]:
@@ -330,16 +358,20 @@ def recall(*, bank: Bank, query: RecallQuery) -> dict[str, Any]:
 
     tick = time.perf_counter()
     fused = _fuse(channels)
-    units = {
-        unit.id: unit for unit in MemoryUnit.objects.filter(pk__in=list(fused), bank=bank).select_related("document")
+    # Rank from a light read (no vectors); full rows are loaded only for the results that fit the budget.
+    light = {
+        row[0]: row[1:]
+        for row in MemoryUnit.objects.filter(pk__in=list(fused), bank=bank).values_list(
+            "id", "event_time", "created_at", "text"
+        )
     }
     temporal_ids = {unit_id for unit_id, _ in channels.get("temporal", [])}
     final: dict[Any, float] = {}
     for unit_id, score in fused.items():
-        unit = units.get(unit_id)
-        if unit is None:
+        if unit_id not in light:
             continue
-        when = unit.event_time or unit.created_at
+        event_time, created_at, _ = light[unit_id]
+        when = event_time or created_at
         age_days = max((reference - when).total_seconds() / 86400, 0.0) if when else 365.0
         recency = math.exp(-age_days / 365.0)
         boost = 1.0 + RECENCY_BOOST * recency + (TIME_MATCH_BOOST if unit_id in temporal_ids else 0.0)
@@ -349,19 +381,18 @@ def recall(*, bank: Bank, query: RecallQuery) -> dict[str, Any]:
         ordered = [unit_id for unit_id in ordered if final[unit_id] >= floors["final"]]
     timings["fusion"] = time.perf_counter() - tick
 
-    names = _entity_names(ordered)
-    results, used = [], 0
+    tick = time.perf_counter()
+    chosen, used = [], 0
     for unit_id in ordered:
-        unit = units[unit_id]
-        cost = count_tokens(unit.text)
+        cost = count_tokens(light[unit_id][2])
         if used + cost > query.max_tokens:
             break
         used += cost
-        results.append(
-            _result(
-                unit, names.get(unit_id, []), final[unit_id], semantic_scores.get(unit_id), keyword_scores.get(unit_id)
-            )
-        )
+        chosen.append(unit_id)
+    rows = _result_rows(chosen)
+    results = [
+        _result_from_row(rows[u], final[u], semantic_scores.get(u), keyword_scores.get(u)) for u in chosen if u in rows
+    ]
     response: dict[str, Any] = {"results": results, "entities": None, "chunks": None, "source_facts": None}
     if query.include_entities is not None:
         response["entities"] = _entities_map(bank, results, query.include_entities)
@@ -371,6 +402,7 @@ def recall(*, bank: Bank, query: RecallQuery) -> dict[str, Any]:
         response["source_facts"], response["source_facts_truncated"] = _source_facts(
             bank, results, query.include_source_facts
         )
+    timings["results"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     if query.trace:
         response["trace"] = {
@@ -390,6 +422,70 @@ def recall(*, bank: Bank, query: RecallQuery) -> dict[str, Any]:
 
 def _iso(value) -> str | None:
     return value.isoformat() if value else None
+
+
+_RESULT_COLUMNS = (
+    "id",
+    "text",
+    "fact_type",
+    "context",
+    "occurred_start",
+    "occurred_end",
+    "mentioned_at",
+    "document_id",
+    "metadata",
+    "chunk_id",
+    "tags",
+    "source_memory_ids",
+    "entities",
+)
+
+
+def _result_rows(unit_ids: list) -> dict[Any, dict[str, Any]]:
+    """Everything a result shows, for these units, in one query (entity names aggregated, no model instances)."""
+    if not unit_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT u.id, u.text, u.fact_type, u.context, u.occurred_start, u.occurred_end, u.mentioned_at,
+                   d.document_id, u.metadata, u.chunk_id, u.tags, u.source_memory_ids,
+                   coalesce((SELECT array_agg(e.canonical_name ORDER BY e.canonical_name)
+                             FROM memories_unitentity ue JOIN memories_entity e ON e.id = ue.entity_id
+                             WHERE ue.unit_id = u.id), '{}')
+            FROM memories_memoryunit u LEFT JOIN memories_document d ON d.id = u.document_id
+            WHERE u.id = ANY(%s)
+            """,
+            [list(unit_ids)],
+        )
+        return {row[0]: dict(zip(_RESULT_COLUMNS, row, strict=True)) for row in cursor.fetchall()}
+
+
+def _result_from_row(row: dict[str, Any], final: float, semantic: float | None, keyword: float | None) -> dict:
+    metadata = row["metadata"]
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return {
+        "id": str(row["id"]),
+        "text": row["text"],
+        "type": row["fact_type"],
+        "entities": list(row["entities"]),
+        "context": row["context"] or None,
+        "occurred_start": _iso(row["occurred_start"]),
+        "occurred_end": _iso(row["occurred_end"]),
+        "mentioned_at": _iso(row["mentioned_at"]),
+        "document_id": row["document_id"],
+        "metadata": {str(k): str(v) for k, v in (metadata or {}).items()},
+        "chunk_id": str(row["chunk_id"]) if row["chunk_id"] else None,
+        "tags": list(row["tags"] or []),
+        "source_fact_ids": [str(i) for i in row["source_memory_ids"] or []] or None,
+        "scores": {
+            "final": round(final, 6),
+            "reranker": None,
+            "semantic": None if semantic is None else round(semantic, 6),
+            "keyword": None if keyword is None else round(keyword, 6),
+        },
+    }
 
 
 def _entity_names(unit_ids: list) -> dict[Any, list[str]]:

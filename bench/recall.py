@@ -1,0 +1,185 @@
+"""Recall latency over HTTP against ``manage.py serve``: one bank of 100,000 memory units, budget mid, 4096 tokens.
+
+Sequential and with 4 concurrent clients, p50/p95 end to end, plus the server's own timings per stage (query
+embedding and each channel, from the trace). Then the same with 10,000 other banks present (50,000 more units in the
+shared HNSW index), to show bank count does not slow a bank down.
+
+    .venv/bin/python bench/recall.py                      # builds the bank through retain (about 11 minutes)
+    .venv/bin/python bench/recall.py --home /tmp/hs-bench-XXXX   # reuse a home that bench/retain.py filled
+
+Not a test: it prints figures, it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from retain import ACTS, PEOPLE, PLACES, WHEN, count_units  # noqa: E402
+
+from hindsight_site.paths import ProfilePaths  # noqa: E402
+
+BANK = "bench-retain"
+
+
+def questions(rng: random.Random, count: int) -> list[str]:
+    shapes = [
+        "Where did {person} go with {friend}?",
+        "Who adopted a dog after moving to {place}?",
+        "What did {person} do {when}?",
+        "Who ran a half marathon in {place}?",
+        "What does {person} know about pottery?",
+        "Which novel did {person} finish reading?",
+        "Did {person} cook dinner for {friend}?",
+        "What happened in {place} {when}?",
+    ]
+    out = []
+    for _ in range(count):
+        person, friend = rng.sample(PEOPLE, 2)
+        out.append(
+            rng.choice(shapes).format(person=person, friend=friend, place=rng.choice(PLACES), when=rng.choice(WHEN))
+        )
+    return out
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def measure(base: str, queries: list[str], clients: int) -> dict:
+    client = httpx.Client(base_url=base, timeout=60)
+
+    def one(query: str):
+        started = time.perf_counter()
+        response = client.post(
+            f"/v1/default/banks/{BANK}/memories/recall",
+            json={
+                "query": query,
+                "budget": "mid",
+                "max_tokens": 4096,
+                "trace": True,
+                "query_timestamp": "2024-12-31T00:00:00Z",
+            },
+        )
+        response.raise_for_status()
+        return (time.perf_counter() - started) * 1000, response.json()["trace"]["timings_ms"]
+
+    for query in queries[:10]:  # warm-up: model load, caches
+        one(query)
+    with ThreadPoolExecutor(clients) as pool:
+        outcomes = list(pool.map(one, queries))
+    latencies = [ms for ms, _ in outcomes]
+    stages: dict[str, list[float]] = {}
+    for _, timings in outcomes:
+        for name, ms in timings.items():
+            stages.setdefault(name, []).append(ms)
+    return {
+        "p50": statistics.median(latencies),
+        "p95": percentile(latencies, 0.95),
+        "stages": {name: statistics.median(values) for name, values in stages.items()},
+    }
+
+
+def report(label: str, result: dict) -> None:
+    stages = ", ".join(f"{name} {ms:.1f}" for name, ms in result["stages"].items())
+    print(f"{label:<44} p50 {result['p50']:6.1f} ms   p95 {result['p95']:6.1f} ms")
+    print(f"{'':<44} server medians (ms): {stages}")
+
+
+def add_other_banks(home: Path, count: int, per_bank: int) -> None:
+    """Insert ``count`` small banks whose units copy vectors from the big bank (realistic vectors, fast)."""
+    paths = ProfilePaths(home, "default")
+    with psycopg.connect(
+        host=str(paths.postgres_socket_dir), user="postgres", dbname="hindsight", autocommit=True
+    ) as conn:
+        main = conn.execute("SELECT id, embedding_model FROM banks_bank WHERE bank_id = %s", [BANK]).fetchone()
+        conn.execute(
+            """
+            INSERT INTO banks_bank (bank_id, name, config_overrides, embedding_model, created_at, updated_at)
+            SELECT 'other-' || g, '', '{}', %s, now(), now() FROM generate_series(1, %s) g
+            ON CONFLICT (bank_id) DO NOTHING
+            """,
+            [main[1], count],
+        )
+        conn.execute(
+            """
+            WITH source AS (
+                SELECT row_number() OVER () AS n, text, fact_type, fact_kind, embedding, embedding_model
+                FROM (SELECT * FROM memories_memoryunit WHERE bank_id = %s ORDER BY random() LIMIT %s) s
+            ), others AS (
+                SELECT row_number() OVER (ORDER BY id) - 1 AS n, id FROM banks_bank WHERE bank_id LIKE 'other-%%'
+            )
+            INSERT INTO memories_memoryunit
+                (id, bank_id, text, fact_type, fact_kind, embedding, embedding_model, context, metadata, tags,
+                 source_memory_ids, proof_count, text_signals, state, invalidation_reason, created_at, updated_at)
+            SELECT gen_random_uuid(), others.id, source.text, source.fact_type, source.fact_kind, source.embedding,
+                   source.embedding_model, '', '{}', '{}', '{}', 1, '', 'valid', '', now(), now()
+            FROM source JOIN others ON others.n = (source.n - 1) %% %s
+            """,
+            [main[0], count * per_bank, count],
+        )
+        conn.execute("ANALYZE memories_memoryunit")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="a HINDSIGHT_HOME whose bank bench/retain.py already filled")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--other-banks", type=int, default=10_000)
+    parser.add_argument("--units-per-other-bank", type=int, default=5)
+    args = parser.parse_args()
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="hs-bench-"))
+    if args.home is None:
+        subprocess.run([sys.executable, str(REPO / "bench" / "retain.py"), "--home", str(home)], check=True)
+    port = 19_000 + os.getpid() % 1000
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HINDSIGHT_", "DATABASE_URL", "CELERY_"))}
+    env.update(HINDSIGHT_HOME=str(home), HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
+    serve = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        print(f"bank {BANK}: {count_units(base, BANK):,} memory units; {args.queries} queries, budget mid, 4096 tokens")
+        queries = questions(random.Random(11), args.queries)
+        report("sequential", measure(base, queries, 1))
+        report("4 concurrent clients", measure(base, queries, 4))
+        print(f"\nadding {args.other_banks:,} other banks x {args.units_per_other_bank} units …")
+        add_other_banks(home, args.other_banks, args.units_per_other_bank)
+        report(f"sequential, {args.other_banks:,} other banks", measure(base, queries, 1))
+        report(f"4 concurrent clients, {args.other_banks:,} other banks", measure(base, queries, 4))
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(120)
+
+
+if __name__ == "__main__":
+    main()
