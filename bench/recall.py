@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from retain import ACTS, PEOPLE, PLACES, WHEN, count_units  # noqa: E402
+from retain import PEOPLE, PLACES, WHEN, count_units  # noqa: E402
 
 from hindsight_site.paths import ProfilePaths  # noqa: E402
 
@@ -60,7 +60,7 @@ def questions(rng: random.Random, count: int) -> list[str]:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def measure(base: str, queries: list[str], clients: int) -> dict:
