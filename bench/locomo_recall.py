@@ -49,7 +49,6 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "loc
 KS = (5, 10, 20)
 CHANNELS = ("semantic", "keyword", "graph", "temporal")
 ROWS = (*CHANNELS, "fused")
-CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 COLUMNS = ("1", "2", "3", "4", "1-4", "5")
 SESSIONS_PER_REQUEST = 4
 DATE_FORMAT = "%I:%M %p on %d %B, %Y"
@@ -285,6 +284,25 @@ def remember(id_map: dict, texts: dict, results: list[dict]) -> None:
         texts[result["id"]] = result["text"]
 
 
+def code_version() -> str:
+    """The commit the server runs, and whether the recall code differs from it (read-only git queries)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "memories", "banks", "hindsight_site"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    changed = [name for name in dirty if "/" in name]
+    return commit + (f" with uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=None, help="how many conversations (default all 6)")
@@ -301,6 +319,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="hs-locomo-"))
     port = free_port()
     print(f"LoCoMo dev: {len(conversations)} conversations, server home {home}, port {port}")
+    print(f"code: {code_version()}")
     serve = start_server(home, port)
     try:
         run(f"http://127.0.0.1:{port}", home, conversations, args)

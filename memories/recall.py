@@ -36,8 +36,9 @@ from memories.temporal import TimeRange, find_time_expressions
 
 FACT_TYPES = ("world", "experience", "observation")
 RRF_K = 60
-# The graph only supplements the direct channels: one appearance there counts half as much in the fusion.
-CHANNEL_WEIGHTS = {"semantic": 1.0, "keyword": 1.0, "temporal": 1.0, "graph": 0.5}
+# Measured on LoCoMo (bench/locomo_recall.py): keyword ranks are coarse (many ties) and the graph only supplements the
+# direct channels, so both count less than a semantic or temporal hit.
+CHANNEL_WEIGHTS = {"semantic": 1.0, "keyword": 0.2, "temporal": 1.0, "graph": 0.15}
 # Below this cosine similarity a memory is unrelated to the query (all-MiniLM-L6-v2 puts unrelated sentences around
 # 0.0-0.15); without a floor the semantic channel "finds" every memory of a small bank.
 SEMANTIC_MIN_SIMILARITY = 0.2
@@ -52,7 +53,7 @@ GRAPH_SEEDS = 3
 # said at the same time says little (every fact of one conversation is linked in time).
 LINK_TYPE_FACTORS = {"entity": 1.0, "caused_by": 1.0, "semantic": 0.7, "temporal": 0.4}
 GRAPH_UNITS_PER_ENTITY = 50
-RECENCY_BOOST = 0.1
+RECENCY_BOOST = 0.02
 TIME_MATCH_BOOST = 0.1
 _bank_sizes: dict[int, tuple[int, float]] = {}
 
@@ -175,7 +176,7 @@ def _keyword(cursor, where: str, params: list, text: str, depth: int) -> list[tu
     text = text[:KEYWORD_MAX_CHARS]
     cursor.execute(
         f"""
-        SELECT u.id, ts_rank_cd(u.search_vector, q.query) AS rank
+        SELECT u.id, ts_rank_cd(u.search_vector, q.query, 1) AS rank
         FROM memories_memoryunit u, (SELECT plainto_tsquery('english', %s) AS query) q
         WHERE {where} AND u.search_vector @@ q.query
         ORDER BY rank DESC, u.id
@@ -188,7 +189,7 @@ def _keyword(cursor, where: str, params: list, text: str, depth: int) -> list[tu
         return hits
     cursor.execute(
         f"""
-        SELECT sample.id, ts_rank_cd(sample.search_vector, sample.query) AS rank
+        SELECT sample.id, ts_rank_cd(sample.search_vector, sample.query, 1) AS rank
         FROM (
             SELECT u.id, u.search_vector, q.query
             FROM memories_memoryunit u,
