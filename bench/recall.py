@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from retain import PEOPLE, PLACES, WHEN, count_units  # noqa: E402
+from retain import PEOPLE, PLACES, WHEN, count_units, serving  # noqa: E402
 
 from hindsight_site.paths import ProfilePaths  # noqa: E402
 
@@ -149,25 +148,7 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="hs-bench-"))
     if args.home is None:
         subprocess.run([sys.executable, str(REPO / "bench" / "retain.py"), "--home", str(home)], check=True)
-    port = 19_000 + os.getpid() % 1000
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HINDSIGHT_", "DATABASE_URL", "CELERY_"))}
-    env.update(HINDSIGHT_HOME=str(home), HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
-    serve = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+    with serving(home, 19_000 + os.getpid() % 1000) as (base, _serve):
         print(f"bank {BANK}: {count_units(base, BANK):,} memory units; {args.queries} queries, budget mid, 4096 tokens")
         queries = questions(random.Random(11), args.queries)
         report("sequential", measure(base, queries, 1))
@@ -176,9 +157,6 @@ def main() -> None:
         add_other_banks(home, args.other_banks, args.units_per_other_bank)
         report(f"sequential, {args.other_banks:,} other banks", measure(base, queries, 1))
         report(f"4 concurrent clients, {args.other_banks:,} other banks", measure(base, queries, 4))
-    finally:
-        serve.send_signal(signal.SIGINT)
-        serve.wait(120)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Not a test: it prints figures, it asserts nothing. Quote medians and ratios from
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import signal
@@ -106,7 +107,20 @@ def main() -> None:
 
     home = args.home or Path(tempfile.mkdtemp(prefix="hs-bench-"))
     print(f"data in {home}")
-    port = 18_000 + os.getpid() % 1000
+    with serving(home, 18_000 + os.getpid() % 1000) as (base, serve):
+        time.sleep(2)
+        roots = find_children(psutil.Process(serve.pid))
+        sampler = RssSampler({name: roots[name] for name in ("web server", "worker", "postgres") if name in roots})
+        sampler.start()
+        run(base, args)
+        sampler.stop.set()
+        sampler.join()
+        print("\npeak RSS (process trees): " + ", ".join(f"{n} {p / 2**20:.0f} MiB" for n, p in sampler.peaks.items()))
+
+
+@contextlib.contextmanager
+def serving(home: Path, port: int):
+    """``manage.py serve`` on ``home`` (embedded services, offline) for the block; yields (base URL, process)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HINDSIGHT_", "DATABASE_URL", "CELERY_"))}
     env.update(HINDSIGHT_HOME=str(home), HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
     serve = subprocess.Popen(
@@ -125,14 +139,7 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        time.sleep(2)
-        roots = find_children(psutil.Process(serve.pid))
-        sampler = RssSampler({name: roots[name] for name in ("web server", "worker", "postgres") if name in roots})
-        sampler.start()
-        run(base, args)
-        sampler.stop.set()
-        sampler.join()
-        print("\npeak RSS (process trees): " + ", ".join(f"{n} {p / 2**20:.0f} MiB" for n, p in sampler.peaks.items()))
+        yield base, serve
     finally:
         serve.send_signal(signal.SIGINT)
         serve.wait(120)
