@@ -30,8 +30,9 @@ from django.utils import timezone
 
 from banks.models import Bank
 from banks.selectors import resolved_config
+from hindsight_site.api import iso
 from hindsight_site.errors import BadRequest
-from memories.models import Chunk, Entity, MemoryUnit, UnitEntity
+from memories.models import Chunk, Entity, MemoryUnit
 from memories.temporal import TimeRange, find_time_expressions
 
 FACT_TYPES = ("world", "experience", "observation")
@@ -421,10 +422,6 @@ def recall(*, bank: Bank, query: RecallQuery) -> dict[str, Any]:
     return response
 
 
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 _RESULT_COLUMNS = (
     "id",
     "text",
@@ -442,8 +439,9 @@ _RESULT_COLUMNS = (
 )
 
 
-def _result_rows(unit_ids: list) -> dict[Any, dict[str, Any]]:
-    """Everything a result shows, for these units, in one query (entity names aggregated, no model instances)."""
+def _result_rows(unit_ids: list, *, bank_id: int | None = None) -> dict[Any, dict[str, Any]]:
+    """Everything a result shows, for these units (of ``bank_id`` when given), in one query: entity names
+    aggregated, no model instances."""
     if not unit_ids:
         return {}
     with connection.cursor() as cursor:
@@ -455,9 +453,9 @@ def _result_rows(unit_ids: list) -> dict[Any, dict[str, Any]]:
                              FROM memories_unitentity ue JOIN memories_entity e ON e.id = ue.entity_id
                              WHERE ue.unit_id = u.id), '{}')
             FROM memories_memoryunit u LEFT JOIN memories_document d ON d.id = u.document_id
-            WHERE u.id = ANY(%s)
+            WHERE u.id = ANY(%s::uuid[]) AND (%s::bigint IS NULL OR u.bank_id = %s::bigint)
             """,
-            [list(unit_ids)],
+            [list(unit_ids), bank_id, bank_id],
         )
         return {row[0]: dict(zip(_RESULT_COLUMNS, row, strict=True)) for row in cursor.fetchall()}
 
@@ -472,47 +470,14 @@ def _result_from_row(row: dict[str, Any], final: float, semantic: float | None, 
         "type": row["fact_type"],
         "entities": list(row["entities"]),
         "context": row["context"] or None,
-        "occurred_start": _iso(row["occurred_start"]),
-        "occurred_end": _iso(row["occurred_end"]),
-        "mentioned_at": _iso(row["mentioned_at"]),
+        "occurred_start": iso(row["occurred_start"]),
+        "occurred_end": iso(row["occurred_end"]),
+        "mentioned_at": iso(row["mentioned_at"]),
         "document_id": row["document_id"],
         "metadata": {str(k): str(v) for k, v in (metadata or {}).items()},
         "chunk_id": str(row["chunk_id"]) if row["chunk_id"] else None,
         "tags": list(row["tags"] or []),
         "source_fact_ids": [str(i) for i in row["source_memory_ids"] or []] or None,
-        "scores": {
-            "final": round(final, 6),
-            "reranker": None,
-            "semantic": None if semantic is None else round(semantic, 6),
-            "keyword": None if keyword is None else round(keyword, 6),
-        },
-    }
-
-
-def _entity_names(unit_ids: list) -> dict[Any, list[str]]:
-    names: dict[Any, list[str]] = {}
-    for unit_id, name in UnitEntity.objects.filter(unit_id__in=unit_ids).values_list(
-        "unit_id", "entity__canonical_name"
-    ):
-        names.setdefault(unit_id, []).append(name)
-    return names
-
-
-def _result(unit: MemoryUnit, entities: list[str], final: float, semantic: float | None, keyword: float | None) -> dict:
-    return {
-        "id": str(unit.id),
-        "text": unit.text,
-        "type": unit.fact_type,
-        "entities": sorted(entities),
-        "context": unit.context or None,
-        "occurred_start": _iso(unit.occurred_start),
-        "occurred_end": _iso(unit.occurred_end),
-        "mentioned_at": _iso(unit.mentioned_at),
-        "document_id": unit.document.document_id if unit.document_id else None,
-        "metadata": {str(k): str(v) for k, v in (unit.metadata or {}).items()},
-        "chunk_id": str(unit.chunk_id) if unit.chunk_id else None,
-        "tags": list(unit.tags),
-        "source_fact_ids": [str(i) for i in unit.source_memory_ids] or None,
         "scores": {
             "final": round(final, 6),
             "reranker": None,
@@ -560,16 +525,15 @@ def _chunks_map(bank: Bank, results: list[dict], max_tokens: int) -> dict[str, d
 
 def _source_facts(bank: Bank, results: list[dict], max_tokens: int) -> tuple[dict[str, dict], bool]:
     wanted = [i for result in results for i in (result["source_fact_ids"] or [])]
-    facts = {str(u.id): u for u in MemoryUnit.objects.filter(bank=bank, id__in=wanted).select_related("document")}
-    names = _entity_names(list(facts))
+    rows = {str(unit_id): row for unit_id, row in _result_rows(wanted, bank_id=bank.pk).items()}
     out, used, truncated = {}, 0, False
     for fact_id in dict.fromkeys(wanted):
-        unit = facts.get(fact_id)
-        if unit is None:
+        row = rows.get(fact_id)
+        if row is None:
             continue
-        used += count_tokens(unit.text)
+        used += count_tokens(row["text"])
         if used > max_tokens:
             truncated = True
             break
-        out[fact_id] = _result(unit, names.get(unit.id, []), 0.0, None, None)
+        out[fact_id] = _result_from_row(row, 0.0, None, None)
     return out, truncated

@@ -234,3 +234,29 @@ def test_tag_groups_combine_and_bad_groups_answer_400(api):
     )
     assert bad.status_code == 400
     assert "tag_groups" in bad.json()["detail"]
+
+
+def test_source_facts_of_observations_are_included_and_stay_in_the_bank(api):
+    from banks.models import Bank
+    from memories.embeddings import get_embedding_provider
+    from memories.models import MemoryUnit
+
+    retain(api, "lineage", "Alice drinks green tea every morning.")
+    retain(api, "elsewhere", "Alice drinks coffee at night.")
+    fact = MemoryUnit.objects.get(bank__bank_id="lineage")
+    foreign = MemoryUnit.objects.get(bank__bank_id="elsewhere")
+    provider = get_embedding_provider()
+    MemoryUnit.objects.create(
+        bank=Bank.objects.get(bank_id="lineage"),
+        text="Alice prefers tea.",
+        fact_type="observation",
+        embedding=provider.embed_documents(["Alice prefers tea."])[0],
+        embedding_model=provider.model_id,
+        source_memory_ids=[fact.id, foreign.id],
+    )
+    body = recall(api, "lineage", "What does Alice prefer?", types=["observation"], include={"source_facts": {}})
+    observation = body["results"][0]
+    assert set(observation["source_fact_ids"]) == {str(fact.id), str(foreign.id)}
+    assert set(body["source_facts"]) == {str(fact.id)}
+    assert body["source_facts"][str(fact.id)]["text"] == fact.text
+    assert body["source_facts_truncated"] is False
