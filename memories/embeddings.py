@@ -493,7 +493,7 @@ def check_same_model(stored_model_id: str, provider: EmbeddingProvider) -> None:
         return
     raise EmbeddingModelMismatch(
         f"this bank's memories were embedded with {stored_model_id} but the server now embeds with "
-        f"{provider.model_id}; vectors from different models cannot be compared. Configure "
+        f"{provider.model_id}; vectors from different models are never mixed, they cannot be compared. Configure "
         f"HINDSIGHT_EMBEDDINGS_PROVIDER / HINDSIGHT_EMBEDDINGS_MODEL for {stored_model_id} again, or re-embed the "
         "bank's memories with the new model"
     )

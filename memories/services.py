@@ -227,16 +227,6 @@ def _embed(plans: list[_DocumentPlan], provider) -> None:
         chunk.vectors = [next(vectors) for _ in chunk.facts]
 
 
-def _check_embedding_model(bank: Bank, provider) -> None:
-    from memories.embeddings import EmbeddingDimensionMismatch
-
-    if bank.embedding_model and bank.embedding_model != provider.model_id:
-        raise EmbeddingDimensionMismatch(
-            f"bank '{bank.bank_id}' holds vectors from {bank.embedding_model}, but this server embeds with "
-            f"{provider.model_id}; vectors from different models are never mixed (re-embed the bank or use its model)"
-        )
-
-
 def retain_items(
     *, bank: Bank, items: list[RetainItem], operation: Operation | None = None, worker_id: str | None = None
 ) -> RetainOutcome:
@@ -245,13 +235,13 @@ def retain_items(
     With ``operation`` (an async retain being run by ``worker_id``), the write transaction first fences the
     operation's lease and marks it completed in the same commit.
     """
-    from memories.embeddings import get_embedding_provider
+    from memories.embeddings import check_same_model, get_embedding_provider
 
     config = resolved_config(bank)
     settings = ExtractionSettings.from_config(config)
     extractor = get_extractor(settings.mode)
     provider = get_embedding_provider()
-    _check_embedding_model(bank, provider)
+    check_same_model(bank.embedding_model, provider)
     fingerprint = _settings_fingerprint(settings, extractor.name)
 
     for attempt in range(_PLAN_ATTEMPTS):
