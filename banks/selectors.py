@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 
 from banks import config_registry
 from banks.models import DISPOSITION_TRAITS, Bank
+from hindsight_site.api import iso
 from hindsight_site.errors import NotFound
 from memories.models import MemoryUnit
 
@@ -56,10 +57,6 @@ def profile_payload(bank: Bank) -> dict[str, Any]:
     }
 
 
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 def list_banks(*, q: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """One page of banks, most recently written first, with their fact counts (one query for the page)."""
     banks: QuerySet[Bank] = Bank.objects.all()
@@ -83,11 +80,11 @@ def list_banks(*, q: str | None, limit: int, offset: int) -> tuple[list[dict[str
             "name": bank.name or "",
             "disposition": disposition(bank),
             "mission": mission(bank),
-            "created_at": _iso(bank.created_at),
-            "updated_at": _iso(bank.updated_at),
+            "created_at": iso(bank.created_at),
+            "updated_at": iso(bank.updated_at),
             "fact_count": bank.fact_count,
-            "last_document_at": _iso(bank.last_document_at),
-            "last_write_at": _iso(bank.last_write_at),
+            "last_document_at": iso(bank.last_document_at),
+            "last_write_at": iso(bank.last_write_at),
             "display_alias": None,
             "matched_aliases": [],
         }

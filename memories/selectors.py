@@ -8,12 +8,9 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from banks.models import Bank
+from hindsight_site.api import iso
 from hindsight_site.errors import NotFound
 from memories.models import Operation
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
 
 
 def get_operation(*, bank: Bank, operation_id: str) -> Operation:
@@ -46,7 +43,7 @@ def _progress(operation: Operation) -> dict[str, Any] | None:
         return None
     return {
         "stage": progress["stage"],
-        "at": progress.get("at") or _iso(operation.updated_at),
+        "at": progress.get("at") or iso(operation.updated_at),
         "processed": progress.get("processed"),
         "total": progress.get("total"),
         "detail": progress.get("detail"),
@@ -64,12 +61,12 @@ def operation_list_item(operation: Operation) -> dict[str, Any]:
         "filename": None,
         "mental_model_id": None,
         "details": None,
-        "created_at": _iso(operation.created_at),
-        "updated_at": _iso(operation.updated_at),
+        "created_at": iso(operation.created_at),
+        "updated_at": iso(operation.updated_at),
         "status": operation.status,
         "error_message": operation.error_message or None,
         "retry_count": max(operation.attempts - 1, 0),
-        "next_retry_at": _iso(operation.next_attempt_at),
+        "next_retry_at": iso(operation.next_attempt_at),
         "progress": _progress(operation),
     }
 
@@ -98,12 +95,12 @@ def operation_status(operation: Operation, *, include_payload: bool = False) -> 
         "operation_type": operation.operation_type,
         "task_type": operation.operation_type,
         "mental_model_id": None,
-        "created_at": _iso(operation.created_at),
-        "updated_at": _iso(operation.updated_at),
-        "completed_at": _iso(operation.completed_at),
+        "created_at": iso(operation.created_at),
+        "updated_at": iso(operation.updated_at),
+        "completed_at": iso(operation.completed_at),
         "error_message": operation.error_message or None,
         "retry_count": max(operation.attempts - 1, 0),
-        "next_retry_at": _iso(operation.next_attempt_at),
+        "next_retry_at": iso(operation.next_attempt_at),
         "progress": _progress(operation),
         "result_metadata": operation.result or {},
         "details": None,

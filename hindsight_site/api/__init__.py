@@ -40,6 +40,11 @@ def _flatten(detail: Any, loc: list[Any]) -> list[dict[str, Any]]:
     return [{"loc": loc, "msg": str(detail), "type": getattr(detail, "code", "value_error") or "value_error"}]
 
 
+def iso(value) -> str | None:
+    """A datetime as the contract writes it (ISO 8601), or None."""
+    return value.isoformat() if value else None
+
+
 def validation_error_body(detail: Any, location: str = "body") -> dict[str, Any]:
     return {"detail": _flatten(detail, [location])}
 
