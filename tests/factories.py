@@ -62,3 +62,22 @@ def populated_bank(bank_id: str) -> Bank:
     parent = Operation.objects.create(bank=bank, operation_type="batch_retain")
     Operation.objects.create(bank=bank, operation_type="retain", parent=parent)
     return bank
+
+
+def fact(what: str, **fields) -> dict:
+    """One fact as the schema asks the model to write it."""
+    return {
+        "what": what,
+        "when": "N/A",
+        "where": "N/A",
+        "who": "N/A",
+        "why": "N/A",
+        "fact_kind": "ongoing",
+        "fact_type": "world",
+        "occurred_start": None,
+        "occurred_end": None,
+        "entities": [],
+        "causal_relations": [],
+        "turn_id": None,
+        **fields,
+    }

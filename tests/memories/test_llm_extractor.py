@@ -11,6 +11,7 @@ from hindsight_site import llm
 from hindsight_site.llm_testing import scripted_llm
 from memories.extraction.llm import SYSTEM_PROMPT, LLMExtractor, format_event_date
 from memories.extraction.types import ChunkInput, ExtractionError, ExtractionSettings, Turn
+from tests.factories import fact
 
 EVENT_DATE = datetime(2024, 3, 5, 14, 30, tzinfo=UTC)
 LABELS = [
@@ -44,25 +45,6 @@ def scripted(settings, monkeypatch):
     scripted_llm.reset()
     yield scripted_llm
     scripted_llm.reset()
-
-
-def fact(what: str, **fields) -> dict:
-    """One fact as the schema asks the model to write it."""
-    return {
-        "what": what,
-        "when": "N/A",
-        "where": "N/A",
-        "who": "N/A",
-        "why": "N/A",
-        "fact_kind": "ongoing",
-        "fact_type": "world",
-        "occurred_start": None,
-        "occurred_end": None,
-        "entities": [],
-        "causal_relations": [],
-        "turn_id": None,
-        **fields,
-    }
 
 
 def answer(*facts: dict, **kwargs) -> None:

@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from hindsight_site import llm
 from hindsight_site.llm_testing import scripted_llm
 from memories.models import Document, MemoryLink, MemoryUnit
+from tests.factories import fact
 
 pytestmark = pytest.mark.django_db
 
@@ -20,24 +21,6 @@ def scripted(settings, monkeypatch):
     scripted_llm.reset()
 
 
-def fact(what: str, **fields) -> dict:
-    return {
-        "what": what,
-        "when": "N/A",
-        "where": "N/A",
-        "who": "N/A",
-        "why": "N/A",
-        "fact_kind": "event",
-        "fact_type": "world",
-        "occurred_start": None,
-        "occurred_end": None,
-        "entities": [],
-        "causal_relations": [],
-        "turn_id": None,
-        **fields,
-    }
-
-
 def retain(bank_id, content, **fields):
     body = {"items": [{"content": content, "timestamp": "2024-05-08T10:00:00Z", **fields}]}
     return APIClient().post(f"/v1/default/banks/{bank_id}/memories", body, format="json")
@@ -47,8 +30,13 @@ def test_facts_come_from_the_retain_model_with_causes_linked_and_usage_reported(
     scripted.push(
         {
             "facts": [
-                fact("Alice missed the train", entities=["Alice"], occurred_start="2024-05-07"),
-                fact("Alice was late to work", entities=["Alice"], causal_relations=[{"target_index": 0}]),
+                fact("Alice missed the train", fact_kind="event", entities=["Alice"], occurred_start="2024-05-07"),
+                fact(
+                    "Alice was late to work",
+                    fact_kind="event",
+                    entities=["Alice"],
+                    causal_relations=[{"target_index": 0}],
+                ),
             ]
         },
         usage={"prompt_tokens": 120, "completion_tokens": 40},
