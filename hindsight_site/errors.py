@@ -25,3 +25,9 @@ class Conflict(DomainError):
 
 class Unavailable(DomainError):
     status_code = 503
+
+
+class NotImplementedByServer(DomainError):
+    """A contract route or option this server does not offer (yet): 501, never a crash or a silent no-op."""
+
+    status_code = 501

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
+from hindsight_site import metrics
 from memories.extraction.types import TokenUsage
 
 # litellm reads these when it is imported: without them it fetches its model price map from GitHub at import time
@@ -360,6 +361,7 @@ def complete(
                         status=error.status,
                         kind=error.kind,
                     )
+                metrics.record_llm_call(purpose=purpose, outcome=error.kind)
                 # ``from None``: the original exception's text may carry the key; ours is redacted.
                 raise error from None
             delay = backoff_delay(attempt)
@@ -367,6 +369,7 @@ def complete(
             if hint is not None:
                 delay = max(delay, min(hint, BACKOFF_CAP_SECONDS))
             if _monotonic() + delay >= deadline:
+                metrics.record_llm_call(purpose=purpose, outcome=error.kind)
                 raise LLMError(
                     f"{error} (no time left to retry within {per_attempt * TOTAL_TIMEOUT_FACTOR:g}s)",
                     transient=True,
@@ -387,11 +390,57 @@ def complete(
             continue
         choice = raw.choices[0] if getattr(raw, "choices", None) else None
         message = getattr(choice, "message", None)
+        usage = _usage(raw)
+        metrics.record_llm_call(
+            purpose=purpose,
+            outcome="ok",
+            prompt_tokens=usage.input_tokens,
+            completion_tokens=usage.output_tokens,
+        )
         return LLMResponse(
             content=getattr(message, "content", None),
             tool_calls=_tool_calls(message),
-            usage=_usage(raw),
+            usage=usage,
             model=model,
             raw=raw,
             finish_reason=getattr(choice, "finish_reason", None),
         )
+
+
+# --- connectivity probe ---------------------------------------------------------------------------------------
+
+PROBE_PURPOSES = ("retain", "consolidation", "reflect")
+_PROBE_STATUS = {"auth": "auth_failed", "timeout": "timeout"}
+
+
+def probe(*, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """One minimal call per distinct model among retain, consolidation and reflect; status only.
+
+    Purposes that share a model share one probe. The result never names the provider, the model, the endpoint or
+    the provider's error text: it says ``connected``, ``not_configured``, ``auth_failed``, ``timeout`` or
+    ``unreachable``, so it is safe to show to anyone who may use the bank.
+    """
+    by_model: dict[str, dict[str, Any]] = {}
+    results = []
+    for purpose in PROBE_PURPOSES:
+        model = model_for(purpose)
+        if model is None:
+            results.append({"operation": purpose, "ok": False, "status": "not_configured", "latency_ms": None})
+            continue
+        if model not in by_model:
+            started = _monotonic()
+            try:
+                complete(
+                    purpose=purpose,
+                    messages=[{"role": "user", "content": "Reply with the word OK."}],
+                    max_tokens=2,
+                    timeout=timeout,
+                )
+            except LLMError as exc:
+                status = _PROBE_STATUS.get(exc.kind, "unreachable")
+                by_model[model] = {"ok": False, "status": status, "latency_ms": None}
+            else:
+                latency = round((_monotonic() - started) * 1000, 1)
+                by_model[model] = {"ok": True, "status": "connected", "latency_ms": latency}
+        results.append({"operation": purpose, **by_model[model]})
+    return results

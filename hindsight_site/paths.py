@@ -38,6 +38,11 @@ class ProfilePaths:
         return self.root / "logs"
 
     @property
+    def metrics(self) -> Path:
+        """Prometheus multiprocess files of this profile's web and worker processes (wiped by ``serve``)."""
+        return self.root / "metrics"
+
+    @property
     def secret_key_file(self) -> Path:
         return self.root / "secret_key"
 

@@ -115,6 +115,8 @@ except config_registry.ConfigValidationError as exc:
 
     raise ImproperlyConfigured(f"{exc.field} {exc.message}") from None
 HINDSIGHT_ENABLE_BANK_CONFIG_API = env_bool("HINDSIGHT_API_ENABLE_BANK_CONFIG_API", True)
+# The per-bank LLM probe makes real provider calls; operators who pay per call may turn it off.
+HINDSIGHT_ENABLE_BANK_LLM_HEALTH = env_bool("HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH", True)
 
 # --- Django core ----------------------------------------------------------------------------------------------
 DEBUG = env_bool("HINDSIGHT_DEBUG", False)
@@ -156,6 +158,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hindsight_site.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -268,6 +271,7 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_REAPER_INTERVAL_SECONDS",
     "HINDSIGHT_RETAIN_MAX_CONTENT_CHARS",
     "HINDSIGHT_API_ENABLE_BANK_CONFIG_API",
+    "HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH",
     "HINDSIGHT_TEST_DATABASE_NAME",
     *config_registry.env_names(),
 }

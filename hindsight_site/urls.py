@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("hindsight_site.api.urls")),
     path("", include("banks.api.urls")),
     path("", include("memories.api.urls")),
+    # Contract routes we do not offer answer 501 with a detail (after every served route).
+    path("", include("hindsight_site.api.unserved")),
     path("admin/", admin.site.urls),
     # The htmx control plane takes over "/" in its own issue; until then operators land in the admin.
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),

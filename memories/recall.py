@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from banks.models import Bank
 from banks.selectors import resolved_config
+from hindsight_site import metrics
 from hindsight_site.api import iso
 from hindsight_site.errors import BadRequest
 from memories.models import Chunk, Entity, MemoryUnit
@@ -301,6 +302,7 @@ def _fuse(channels: dict[str, list[tuple[Any, float]]]) -> dict[Any, float]:
     return fused
 
 
+@metrics.timed("recall")
 def recall(*, bank: Bank, query: RecallQuery) -> dict[str, Any]:
     """Recall memories of ``bank`` for ``query``: a RecallResponse dict (results, entities, chunks, trace)."""
     started = time.perf_counter()

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from banks.models import Bank
 from banks.selectors import resolved_config
+from hindsight_site import metrics
 from hindsight_site.errors import Conflict
 from memories import entities as entity_service
 from memories import links, operations
@@ -227,6 +228,7 @@ def _embed(plans: list[_DocumentPlan], provider) -> None:
         chunk.vectors = [next(vectors) for _ in chunk.facts]
 
 
+@metrics.timed("retain")
 def retain_items(
     *, bank: Bank, items: list[RetainItem], operation: Operation | None = None, worker_id: str | None = None
 ) -> RetainOutcome:

@@ -70,3 +70,15 @@ class DeleteResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     message = serializers.CharField(allow_null=True)
     deleted_count = serializers.IntegerField(allow_null=True)
+
+
+class LlmOperationHealthSerializer(serializers.Serializer):
+    operation = serializers.ChoiceField(choices=["retain", "consolidation", "reflect"])
+    ok = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=["connected", "not_configured", "auth_failed", "unreachable", "timeout"])
+    latency_ms = serializers.FloatField(allow_null=True)
+
+
+class BankLlmHealthResponseSerializer(serializers.Serializer):
+    bank_id = serializers.CharField()
+    operations = LlmOperationHealthSerializer(many=True)

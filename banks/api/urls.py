@@ -7,4 +7,5 @@ urlpatterns = [
     path("v1/default/banks/<str:bank_id>", views.BankDetailView.as_view(), name="bank-detail"),
     path("v1/default/banks/<str:bank_id>/profile", views.BankProfileView.as_view(), name="bank-profile"),
     path("v1/default/banks/<str:bank_id>/config", views.BankConfigView.as_view(), name="bank-config"),
+    path("v1/default/banks/<str:bank_id>/health/llm", views.BankLlmHealthView.as_view(), name="bank-llm-health"),
 ]

@@ -13,13 +13,15 @@ from banks.api.serializers import (
     BankConfigResponseSerializer,
     BankConfigUpdateSerializer,
     BankListQuerySerializer,
+    BankLlmHealthResponseSerializer,
     BankProfileResponseSerializer,
     CreateBankRequestSerializer,
     DeleteResponseSerializer,
     UpdateDispositionRequestSerializer,
 )
+from hindsight_site import llm
 from hindsight_site.api.parsing import parse_body, parse_query
-from hindsight_site.errors import NotFound
+from hindsight_site.errors import NotFound, NotImplementedByServer
 
 
 class BankListView(APIView):
@@ -125,3 +127,16 @@ class BankConfigView(APIView):
         self._require_config_api()
         bank = services.reset_bank_config(bank=selectors.get_bank(bank_id=bank_id))
         return Response(selectors.config_payload(bank))
+
+
+class BankLlmHealthView(APIView):
+    """Probe the LLMs this bank would use; status only. A deliberate action (real provider calls), not for polling."""
+
+    read_only_safe = True  # it stores nothing
+
+    @extend_schema(operation_id="test_bank_llm", request=None, responses={200: BankLlmHealthResponseSerializer})
+    def post(self, request, bank_id: str):
+        if not settings.HINDSIGHT_ENABLE_BANK_LLM_HEALTH:
+            raise NotImplementedByServer("The LLM probe is turned off here (HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH).")
+        # Models are server-wide, so the probe needs no bank row and creates none.
+        return Response({"bank_id": bank_id, "operations": llm.probe()})

@@ -116,6 +116,16 @@ def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(hom
     assert api.put("/v1/default/banks/kept", json={"name": "Kept"}).status_code == 200
     assert api.patch("/v1/default/banks/kept/config", json={"updates": {"retain_chunk_size": 1234}}).status_code == 200
     assert api.get("/health").json()["database_kind"] == "embedded"
+    # The worker's retain shows on the web server's /metrics: both write to the profile's multiprocess folder.
+    operation_id = api.post(
+        "/v1/default/banks/kept/memories", json={"items": [{"content": "Ada likes tea."}], "async": True}
+    ).json()["operation_id"]
+    deadline = time.monotonic() + 120
+    while api.get(f"/v1/default/banks/kept/operations/{operation_id}").json()["status"] != "completed":
+        assert time.monotonic() < deadline, "the async retain never completed"
+        time.sleep(0.5)
+    scraped = api.get("/metrics").text
+    assert 'hindsight_operation_duration_seconds_count{operation="retain",outcome="ok"} 1.0' in scraped
 
     assert server.stop(signal.SIGINT) == 0
     assert "Stopped." in server.log.read_text()

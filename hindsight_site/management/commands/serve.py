@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hindsight_site.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServiceError, die_with_parent, log_tail
 from hindsight_site.env import PROFILE_RE
+from hindsight_site.metrics import MULTIPROC_ENV
 from hindsight_site.paths import ProfilePaths
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -185,6 +187,12 @@ class Command(BaseCommand):
 
     def _child_env(self, paths: ProfilePaths, host: str, port: int) -> dict[str, str]:
         env = dict(os.environ)
+        if not env.get(MULTIPROC_ENV):
+            # One folder where web and worker processes leave their counters, so /metrics sums them; last run's
+            # files would double-count, so it starts empty.
+            shutil.rmtree(paths.metrics, ignore_errors=True)
+            paths.metrics.mkdir(parents=True)
+            env[MULTIPROC_ENV] = str(paths.metrics)
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": "hindsight_site.settings",
@@ -334,7 +342,8 @@ class Command(BaseCommand):
             f"  API            {base_url}/v1/default/banks",
             f"  Control plane  {base_url}/  (the Django admin until the web UI lands)",
             f"  Admin          {base_url}/admin/",
-            f"  Health         {base_url}/health",
+            f"  Health         {base_url}/health  (liveness {base_url}/health/live)",
+            f"  Metrics        {base_url}/metrics  (Prometheus)",
             f"  Database       {database}",
             f"  Broker         {broker}",
             f"  Logs           {paths.logs}",
