@@ -82,3 +82,18 @@ class LlmOperationHealthSerializer(serializers.Serializer):
 class BankLlmHealthResponseSerializer(serializers.Serializer):
     bank_id = serializers.CharField()
     operations = LlmOperationHealthSerializer(many=True)
+
+
+class TemplateImportQuerySerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(default=False, help_text="Validate only, do not apply changes")
+
+
+class BankTemplateImportResponseSerializer(serializers.Serializer):
+    bank_id = serializers.CharField()
+    config_applied = serializers.BooleanField()
+    mental_models_created = serializers.ListField(child=serializers.CharField())
+    mental_models_updated = serializers.ListField(child=serializers.CharField())
+    directives_created = serializers.ListField(child=serializers.CharField())
+    directives_updated = serializers.ListField(child=serializers.CharField())
+    operation_ids = serializers.ListField(child=serializers.CharField())
+    dry_run = serializers.BooleanField()

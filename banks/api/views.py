@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from banks import selectors, services
+from banks import selectors, services, templates
 from banks.api.serializers import (
     CREATE_BANK_CONFIG_FIELDS,
     BankConfigResponseSerializer,
@@ -15,8 +15,10 @@ from banks.api.serializers import (
     BankListQuerySerializer,
     BankLlmHealthResponseSerializer,
     BankProfileResponseSerializer,
+    BankTemplateImportResponseSerializer,
     CreateBankRequestSerializer,
     DeleteResponseSerializer,
+    TemplateImportQuerySerializer,
     UpdateDispositionRequestSerializer,
 )
 from hindsight_site import llm
@@ -140,3 +142,27 @@ class BankLlmHealthView(APIView):
             raise NotImplementedByServer("The LLM probe is turned off here (HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH).")
         # Models are server-wide, so the probe needs no bank row and creates none.
         return Response({"bank_id": bank_id, "operations": llm.probe()})
+
+
+class BankExportView(APIView):
+    @extend_schema(operation_id="export_bank_template", responses={200: dict})
+    def get(self, request, bank_id: str):
+        return Response(templates.export_template(bank=selectors.get_bank(bank_id=bank_id)))
+
+
+class BankImportView(APIView):
+    @extend_schema(
+        operation_id="import_bank_template",
+        parameters=[TemplateImportQuerySerializer],
+        request=dict,
+        responses={200: BankTemplateImportResponseSerializer, 400: dict},
+    )
+    def post(self, request, bank_id: str):
+        query = parse_query(request, TemplateImportQuerySerializer)
+        return Response(templates.import_template(bank_id=bank_id, manifest=request.data, dry_run=query["dry_run"]))
+
+
+class BankTemplateSchemaView(APIView):
+    @extend_schema(operation_id="get_bank_template_schema", responses={200: dict})
+    def get(self, request):
+        return Response(templates.manifest_json_schema())
