@@ -11,9 +11,18 @@ MAX_REQUEST_SCOPES = 100
 MAX_SCOPE_TAGS = 50
 
 
+class _TagField(serializers.CharField):
+    """A tag is a string: numbers are refused, not quietly turned into tags."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ConsolidationRequestSerializer(serializers.Serializer):
     observation_scopes = serializers.ListField(
-        child=serializers.ListField(child=serializers.CharField(max_length=255, allow_blank=False)),
+        child=serializers.ListField(child=_TagField(max_length=255, allow_blank=False)),
         allow_null=True,
         required=False,
         max_length=MAX_REQUEST_SCOPES,
