@@ -38,7 +38,7 @@ class ConsolidateView(APIView):
 
 
 class ObservationsView(APIView):
-    @extend_schema(operation_id="clear_observations", request=None, responses=DeleteResponseSerializer)
+    @extend_schema(operation_id="clear_observations", request=None, responses={200: DeleteResponseSerializer})
     def delete(self, request, bank_id: str):
         bank = Bank.objects.filter(bank_id=bank_id).first()
         deleted = observations.clear_observations(bank=bank) if bank is not None else 0
@@ -67,7 +67,9 @@ class ObservationHistoryView(APIView):
 
 class MemoryObservationsView(APIView):
     @extend_schema(
-        operation_id="clear_memory_observations", request=None, responses=ClearMemoryObservationsResponseSerializer
+        operation_id="clear_memory_observations",
+        request=None,
+        responses={200: ClearMemoryObservationsResponseSerializer},
     )
     def delete(self, request, bank_id: str, memory_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
