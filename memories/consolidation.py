@@ -478,7 +478,9 @@ def _related_observations(bank: Bank, scope: Scope, batch: list[_Fact]) -> list[
                 FROM memories_memoryunit c
                 WHERE c.bank_id = %s AND c.fact_type = 'observation' AND c.state = 'valid'
                   AND c.tags::text[] = %s::text[] AND c.embedding IS NOT NULL
-                ORDER BY c.embedding <=> f.embedding
+                -- By similarity, not by the distance operator: an exact scan of this bank's observations, never
+                -- the shared HNSW index, whose approximate scan can miss a small bank's rows among all banks'.
+                ORDER BY similarity DESC
                 LIMIT %s
             ) o
             WHERE f.id = ANY(%s::uuid[]) AND f.embedding IS NOT NULL
@@ -742,7 +744,7 @@ def _merge_near_duplicate(run: _Run, observation_id: uuid.UUID, operation_id) ->
               ON c.bank_id = o.bank_id AND c.fact_type = 'observation' AND c.state = 'valid'
              AND c.tags::text[] = o.tags::text[] AND c.id <> o.id AND c.embedding IS NOT NULL
             WHERE o.id = %s
-            ORDER BY c.embedding <=> o.embedding
+            ORDER BY similarity DESC  -- exact, as in _related_observations
             LIMIT 1
             """,
             [observation_id],
