@@ -328,7 +328,10 @@ def _finish(run: _Run, result: dict[str, Any], *, follow_up: bool, scopes=None) 
             operations.mark_completed(run.operation, result)
     changed = run.created + run.updated + run.deleted + run.merged
     if changed:
-        _after_consolidation(run.bank)
+        try:
+            _after_consolidation(run.bank)
+        except Exception:  # the run is committed and completed; a follow-on failure must not report it failed
+            logger.exception("After-consolidation work failed for bank %s", run.bank.bank_id)
     return result
 
 

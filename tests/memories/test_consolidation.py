@@ -6,13 +6,16 @@ Celery worker is in ``test_consolidation_async.py``.
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 from rest_framework.test import APIClient
 
 from hindsight_site import llm
 from hindsight_site.llm_testing import scripted_llm
 from memories import consolidation, operations
-from memories.consolidation import run_consolidation, schedule_consolidation
+from memories.consolidation import _Fact, _Observation, _parse, run_consolidation, schedule_consolidation
 from memories.embeddings import get_embedding_provider
 from memories.models import MemoryUnit, ObservationHistory, Operation
 from tests.factories import populated_bank
@@ -508,3 +511,23 @@ def test_recall_returns_observations_as_their_own_type_with_their_source_facts(s
         api().post(f"/v1/default/banks/{bank_id}/memories/recall", {"query": "Alice tea"}, format="json").json()
     )
     assert "observation" in {r["type"] for r in everything["results"]}
+
+
+def test_the_answer_is_held_to_known_references_one_update_per_observation_and_a_create_cap():
+    facts = [_Fact(uuid.uuid4(), f"fact {i}", [], None, None, None, []) for i in range(2)]
+    known = _Observation("O1", uuid.uuid4(), "old", 1, [])
+    answer = {
+        "creates": [{"text": f"new {i}", "source_facts": ["F1", "F1", "F7"], "reason": "r"} for i in range(9)]
+        + [{"text": "no sources", "source_facts": [], "reason": "r"}],
+        "updates": [
+            {"observation": "O1", "text": "first", "source_facts": ["F2"], "reason": "r"},
+            {"observation": "O1", "text": "second", "source_facts": ["F2"], "reason": "r"},
+            {"observation": "O9", "text": "unknown", "source_facts": ["F2"], "reason": "r"},
+        ],
+        "deletes": [{"observation": "O5", "reason": "unknown"}],
+    }
+    decisions = _parse(json.dumps(answer), facts, [known])
+    assert len(decisions["creates"]) == 4  # at most two new observations per fact in the batch
+    assert decisions["creates"][0]["sources"] == [facts[0].id]  # duplicates and unknown refs dropped
+    assert [(d["observation"].ref, d["text"]) for d in decisions["updates"]] == [("O1", "first")]
+    assert decisions["deletes"] == []
