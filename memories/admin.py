@@ -10,6 +10,7 @@ from memories.models import (
     EntityCooccurrence,
     MemoryLink,
     MemoryUnit,
+    ObservationHistory,
     Operation,
     UnitEntity,
 )
@@ -87,6 +88,17 @@ class MemoryLinkAdmin(BankScopedAdmin):
     list_filter = ["link_type"]
     raw_id_fields = ["bank", "from_unit", "to_unit", "entity"]
     list_select_related = ["bank", "from_unit", "to_unit"]
+
+
+@admin.register(ObservationHistory)
+class ObservationHistoryAdmin(BankScopedAdmin):
+    """A record of what consolidation did; written only by consolidation, so read-only here."""
+
+    list_display = ["observation", "action", "bank", "created_at"]
+    search_fields = ["=observation__id", "bank__bank_id", "text"]
+    list_filter = ["action", "created_at"]
+    raw_id_fields = ["bank", "observation"]
+    readonly_fields = ["created_at"]
 
 
 @admin.register(Operation)

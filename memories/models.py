@@ -172,6 +172,34 @@ class MemoryUnit(models.Model):
         return self.text[:80]
 
 
+class ObservationChange(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    MERGED = "merged", "Merged"
+
+
+class ObservationHistory(models.Model):
+    """One change to an observation (created, updated, merged into), with the facts that change rested on."""
+
+    bank = DbCascadeForeignKey("banks.Bank", related_name="observation_history")
+    observation = DbCascadeForeignKey(MemoryUnit, related_name="history")
+    action = models.CharField(max_length=16, choices=ObservationChange.choices)
+    text = models.TextField()
+    previous_text = models.TextField(blank=True, default="")
+    # The facts this change brought in (for a merge: the sources of the observation merged away).
+    source_memory_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    reason = models.TextField(blank=True, default="")
+    operation_id = models.UUIDField(null=True, blank=True, help_text="The consolidation run that made the change.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "observation history"
+        indexes = [models.Index(fields=["observation", "created_at"], name="observation_history_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.observation_id}"
+
+
 class EntityKind(models.TextChoices):
     REGULAR = "regular", "Regular"
     LABEL = "label", "Label"

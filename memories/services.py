@@ -28,8 +28,8 @@ from banks.models import Bank
 from banks.selectors import resolved_config
 from hindsight_site import metrics
 from hindsight_site.errors import Conflict
+from memories import consolidation, links, operations
 from memories import entities as entity_service
-from memories import links, operations
 from memories.chunking import ChunkSpec, chunk_content
 from memories.extraction import get_extractor
 from memories.extraction.types import (
@@ -257,6 +257,8 @@ def retain_items(
                 if operation is not None:
                     operation = operations.fence(operation, worker_id)
                 units_created = _write(bank, plans, provider.model_id, config)
+                if units_created:
+                    consolidation.schedule_after_retain(bank=bank, config=config)
                 outcome = RetainOutcome(len(items), units_created, [p.document_id for p in plans], usage)
                 if operation is not None:
                     operations.mark_completed(
@@ -287,7 +289,7 @@ def _write(bank: Bank, plans: list[_DocumentPlan], model_id: str, config: dict[s
         if plan.mode == "replace":
             kept = {chunk.reuse_id for chunk in plan.chunks if chunk.reuse_id}
             stale = [chunk_id for chunk_id, _ in stored.values() if chunk_id not in kept]
-            touched_entities |= _delete_chunks(stale)
+            touched_entities |= _delete_chunks(bank, stale)
             text = plan.text
         else:
             text = f"{document.original_text}\n\n{plan.text}" if document.original_text else plan.text
@@ -382,11 +384,15 @@ def _update_document(document: Document, plan: _DocumentPlan, text: str, config,
     document.save()
 
 
-def _delete_chunks(chunk_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Delete replaced chunks (the database cascades their units, mentions and links); return touched entities."""
+def _delete_chunks(bank: Bank, chunk_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Delete replaced chunks (the database cascades their units, mentions and links); return touched entities.
+
+    Observations derived from the deleted facts go too (their other facts are re-consolidated): lineage never
+    points at nothing."""
     if not chunk_ids:
         return set()
     unit_ids = list(MemoryUnit.objects.filter(chunk_id__in=chunk_ids).values_list("id", flat=True))
+    consolidation.clear_observations_for_sources(bank=bank, unit_ids=unit_ids)
     touched = set(UnitEntity.objects.filter(unit_id__in=unit_ids).values_list("entity_id", flat=True))
     entity_service.remove_cooccurrences_of_units(unit_ids=unit_ids)
     Chunk.objects.filter(id__in=chunk_ids).delete()

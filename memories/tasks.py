@@ -8,7 +8,7 @@ from memories import operations
 @shared_task(name="memories.tasks.run_operation", acks_late=True, ignore_result=True)
 def run_operation(operation_id: str) -> str | None:
     """Claim and perform one operation; a no-op when another worker has it or it is not due yet."""
-    import memories.services  # noqa: F401 - registers the operation handlers
+    import memories.services  # noqa: F401 - registers the operation handlers (consolidation's through it)
 
     return operations.run(operation_id)
 

@@ -13,6 +13,7 @@ from memories.models import (
     EntityCooccurrence,
     MemoryLink,
     MemoryUnit,
+    ObservationHistory,
     Operation,
     UnitEntity,
 )
@@ -39,6 +40,9 @@ def populated_bank(bank_id: str) -> Bank:
     ]
     observation = MemoryUnit.objects.create(
         bank=bank, text="Alice and Bob are friends", fact_type="observation", source_memory_ids=[units[0].id]
+    )
+    ObservationHistory.objects.create(
+        bank=bank, observation=observation, action="created", text=observation.text, source_memory_ids=[units[0].id]
     )
     alice, bob = sorted(
         [

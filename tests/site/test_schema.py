@@ -16,6 +16,7 @@ from memories.models import (
     EntityCooccurrence,
     MemoryLink,
     MemoryUnit,
+    ObservationHistory,
     Operation,
     UnitEntity,
 )
@@ -35,6 +36,7 @@ BANK_OWNED = [
     MentalModel,
     MentalModelHistory,
     Operation,
+    ObservationHistory,
 ]
 
 
