@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from banks.models import Bank
 from banks.selectors import resolved_config
-from hindsight_site import llm
+from hindsight_site import llm, metrics
 from memories import operations
 from memories.extraction.types import TokenUsage
 from memories.models import (
@@ -919,6 +919,7 @@ def repair_lineage(*, bank: Bank) -> int:
 
 
 @operations.handler(OPERATION_TYPE)
+@metrics.timed("consolidation")
 def run_consolidation_operation(operation: Operation, worker_id: str) -> None:
     run_consolidation(
         bank=operation.bank,
