@@ -150,6 +150,69 @@ class Banks(_Namespace):
     def clear_observations(self, bank_id: str):
         return Call("DELETE", bank_path(bank_id, "/observations"), parse=m.DeleteResponse.from_dict)
 
+    @_low_level
+    def add_bank_background(self, bank_id: str, add_background_request: Any):
+        return Call(
+            "POST", bank_path(bank_id, "/background"), json=plain(add_background_request), parse=m.ApiObject.from_dict
+        )
+
+    @_low_level
+    def get_memories_timeseries(self, bank_id: str, period: str | None = None, time_field: str | None = None):
+        return Call.get(
+            bank_path(bank_id, "/stats/memories-timeseries"),
+            m.ApiObject.from_dict,
+            period=period,
+            time_field=time_field,
+        )
+
+    @_low_level
+    def list_bank_aliases(self, bank_id: str):
+        return Call.get(bank_path(bank_id, "/aliases"), m.ApiObject.from_dict)
+
+    @_low_level
+    def create_bank_alias(self, bank_id: str, create_bank_alias_request: Any):
+        return Call(
+            "POST", bank_path(bank_id, "/aliases"), json=plain(create_bank_alias_request), parse=m.ApiObject.from_dict
+        )
+
+    @_low_level
+    def delete_bank_alias(self, bank_id: str, alias: str):
+        return Call("DELETE", bank_path(bank_id, "/aliases/{}", alias), parse=m.ApiObject.from_dict)
+
+    @_low_level
+    def set_bank_alias_primary(self, bank_id: str, alias: str, set_bank_alias_primary_request: Any):
+        return Call(
+            "PATCH",
+            bank_path(bank_id, "/aliases/{}", alias),
+            json=plain(set_bank_alias_primary_request),
+            parse=m.ApiObject.from_dict,
+        )
+
+    @_low_level
+    def preview_prompt(self, bank_id: str, prompt_preview_request: Any):
+        return Call(
+            "POST",
+            bank_path(bank_id, "/prompts/preview"),
+            json=plain(prompt_preview_request),
+            parse=m.ApiObject.from_dict,
+            retry=True,
+        )
+
+    @_low_level
+    def trigger_consolidation(self, bank_id: str, consolidation_request: Any = None):
+        call: Call[m.ApiObject] = Call("POST", bank_path(bank_id, "/consolidate"), parse=m.ApiObject.from_dict)
+        if consolidation_request is not None:
+            call.json = plain(consolidation_request)
+        return call
+
+    @_low_level
+    def recover_consolidation(self, bank_id: str):
+        return Call("POST", bank_path(bank_id, "/consolidation/recover"), parse=m.ApiObject.from_dict)
+
+    @_low_level
+    def test_bank_llm(self, bank_id: str):
+        return Call("POST", bank_path(bank_id, "/health/llm"), parse=m.ApiObject.from_dict)
+
 
 class Memories(_Namespace):
     """Retain, recall, reflect and list a bank's memories (friendly names; ``client.memory`` is the low-level API)."""
@@ -216,6 +279,50 @@ class Memory(_Namespace):
         offset: int | None = None,
     ):
         return Call.get(bank_path(bank_id, "/tags"), q=q, source=source, limit=limit, offset=offset)
+
+    @_low_level
+    def update_memory(self, bank_id: str, memory_id: str, update_memory_request: Any):
+        return Call("PATCH", bank_path(bank_id, "/memories/{}", memory_id), json=plain(update_memory_request))
+
+    @_low_level
+    def get_observation_history(self, bank_id: str, memory_id: str):
+        return Call.get(bank_path(bank_id, "/memories/{}/history", memory_id))
+
+    @_low_level
+    def clear_memory_observations(self, bank_id: str, memory_id: str):
+        return Call("DELETE", bank_path(bank_id, "/memories/{}/observations", memory_id), parse=m.ApiObject.from_dict)
+
+    @_low_level
+    def dry_run_extract_memories(self, bank_id: str, dry_run_extract_request: Any):
+        return Call(
+            "POST",
+            bank_path(bank_id, "/memories/dry-run-extract"),
+            json=plain(dry_run_extract_request),
+            parse=m.ApiObject.from_dict,
+            retry=True,
+        )
+
+    @_low_level
+    def get_bank_attachment(self, bank_id: str, attachment_id: str):
+        return Call("GET", bank_path(bank_id, "/attachments/{}", attachment_id), raw=True, retry=True)
+
+    @_low_level
+    def get_graph(self, bank_id: str, **filters: Any):
+        return Call.get(bank_path(bank_id, "/graph"), m.ApiObject.from_dict, **filters)
+
+    @_low_level
+    def list_observation_scopes(self, bank_id: str, limit: int | None = None, offset: int | None = None):
+        return Call.get(bank_path(bank_id, "/observations/scopes"), m.ApiObject.from_dict, limit=limit, offset=offset)
+
+    @_low_level
+    def preview_consolidation_strategies(self, bank_id: str, consolidation_strategies_preview_request: Any):
+        return Call(
+            "POST",
+            bank_path(bank_id, "/consolidation-strategies/preview"),
+            json=plain(consolidation_strategies_preview_request),
+            parse=m.ApiObject.from_dict,
+            retry=True,
+        )
 
 
 class Directives(_Namespace):
@@ -436,6 +543,12 @@ class Entities(_Namespace):
     def get_entity_graph(self, bank_id: str, **filters: Any):
         return self._graph(bank_id, **filters)
 
+    @_low_level
+    def regenerate_entity_observations(self, bank_id: str, entity_id: str):
+        return Call(
+            "POST", bank_path(bank_id, "/entities/{}/regenerate", entity_id), parse=m.EntityDetailResponse.from_dict
+        )
+
 
 class Monitoring(_Namespace):
     """Health and version (unscoped routes)."""
@@ -458,6 +571,10 @@ class Monitoring(_Namespace):
     @_low_level
     def get_readiness(self):
         return Call.get("/health/ready")
+
+    @_low_level
+    def metrics_endpoint_metrics_get(self):
+        return Call.get("/metrics")
 
 
 __all__ = [

@@ -518,3 +518,39 @@ def test_our_signatures_are_visible_to_introspection():
     assert parameters["budget"].default == "mid"
     assert inspect.iscoroutinefunction(Hindsight.arecall)
     assert not inspect.iscoroutinefunction(Hindsight.recall)
+
+
+def test_model_dump_mirrors_upstream_and_to_dict_keeps_unknown_fields():
+    from hindsight_client import RetainResponse
+    from hindsight_client.models import ApiObject
+
+    response = RetainResponse.from_dict(
+        {"success": True, "bank_id": "b", "items_count": 1, "async": False, "usage": {"input_tokens": 3}, "new": 1}
+    )
+    assert response.model_dump() == {
+        "success": True,
+        "bank_id": "b",
+        "items_count": 1,
+        "var_async": False,
+        "operation_id": None,
+        "operation_ids": None,
+        "usage": {
+            "input_tokens": 3,
+            "output_tokens": None,
+            "total_tokens": None,
+            "cached_tokens": None,
+            "thoughts_tokens": None,
+        },
+    }
+    assert response.model_dump(by_alias=True, exclude_none=True) == {
+        "success": True,
+        "bank_id": "b",
+        "items_count": 1,
+        "async": False,
+        "usage": {"input_tokens": 3},
+    }
+    assert response.to_dict()["new"] == 1 and response.new == 1 and response.usage.input_tokens == 3
+    anything = ApiObject.from_dict({"aliases": ["x"], "primary": "y"})
+    assert (anything.aliases, anything.model_dump()) == (["x"], {"aliases": ["x"], "primary": "y"})
+    # A body of the wrong shape is returned as it is rather than refused: newer servers must not break old clients.
+    assert RetainResponse.from_dict(["not", "an", "object"]) == ["not", "an", "object"]
