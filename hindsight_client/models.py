@@ -37,13 +37,17 @@ def _convert(hint: Any, value: Any) -> Any:
     return value
 
 
+def _plain_key(key: Any) -> Any:
+    return str(key) if isinstance(key, str) else key
+
+
 def _plain(value: Any, by_alias: bool, with_extra: bool, exclude_none: bool = False) -> Any:
     if isinstance(value, ApiModel):
         return value.to_dict() if with_extra else value.model_dump(by_alias=by_alias, exclude_none=exclude_none)
     if isinstance(value, list):
         return [_plain(v, by_alias, with_extra, exclude_none) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v, by_alias, with_extra, exclude_none) for k, v in value.items()}
+        return {_plain_key(k): _plain(v, by_alias, with_extra, exclude_none) for k, v in value.items()}
     return value
 
 
@@ -219,6 +223,30 @@ class EntityState(ApiModel):
         return self.canonical_name
 
 
+class EntityName(str):
+    """A key of ``RecallResponse.entities``: the entity's name (a plain ``str`` for comparison, hashing and JSON)
+    that also reads as the entity itself, so both upstream's map use (``sorted(response.entities)``,
+    ``response.entities["Alice"]``) and the seed's ``for entity in response.entities: entity.name`` work.
+    """
+
+    __slots__ = ("state",)
+
+    def __new__(cls, name: str, state: EntityState | None = None):
+        key = super().__new__(cls, name)
+        key.state = state
+        return key
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    def __getattr__(self, attribute: str) -> Any:
+        state = object.__getattribute__(self, "state")
+        if state is None:
+            raise AttributeError(attribute)
+        return getattr(state, attribute)
+
+
 @dataclass(kw_only=True)
 class ChunkData(ApiModel):
     id: str | None = None
@@ -238,6 +266,13 @@ class RecallResponse(ApiModel):
     chunks: dict[str, ChunkData] | None = None
     source_facts: dict[str, RecallResult] | None = None
     source_facts_truncated: bool | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.entities, dict):
+            self.entities = {
+                EntityName(name, state if isinstance(state, EntityState) else None): state
+                for name, state in self.entities.items()
+            }
 
     def __iter__(self):
         return iter(self.results or [])
