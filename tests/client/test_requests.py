@@ -554,3 +554,25 @@ def test_model_dump_mirrors_upstream_and_to_dict_keeps_unknown_fields():
     assert (anything.aliases, anything.model_dump()) == (["x"], {"aliases": ["x"], "primary": "y"})
     # A body of the wrong shape is returned as it is rather than refused: newer servers must not break old clients.
     assert RetainResponse.from_dict(["not", "an", "object"]) == ["not", "an", "object"]
+
+
+def test_the_client_package_imports_no_django():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    probe = (
+        "import sys, hindsight_client, hindsight_client.namespaces; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'hindsight_site')); "
+        "print(loaded); sys.exit(1 if loaded else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
