@@ -368,10 +368,47 @@ class Directives(_Namespace):
 class MentalModels(_Namespace):
     """Standing summaries the server keeps up to date."""
 
-    create, acreate = _delegate("create", "_create_mental_model")
+    def _create(
+        self,
+        bank_id: str,
+        name: str,
+        source_query: str | None = None,
+        tags: list[str] | None = None,
+        max_tokens: int | None = None,
+        trigger: dict[str, Any] | None = None,
+        id: str | None = None,
+        *,
+        content: str | None = None,
+    ) -> Call[m.CreateMentalModelResponse]:
+        """Create a mental model. ``content=`` (the all-in-one package's documented keyword, from before mental
+        models were built from a query) is accepted as the source query: the server builds the model from it.
+        """
+        query = source_query if source_query is not None else content
+        if query is None:
+            raise TypeError("mental_models.create() needs source_query (or content)")
+        return self._client._create_mental_model(bank_id, name, query, tags, max_tokens, trigger, id)
+
+    create, acreate = _pair(_create)
     list, alist = _delegate("list", "_list_mental_models")
     get, aget = _delegate("get", "_get_mental_model")
-    update, aupdate = _delegate("update", "_update_mental_model")
+
+    def _update(
+        self,
+        bank_id: str,
+        mental_model_id: str,
+        name: str | None = None,
+        source_query: str | None = None,
+        tags: list[str] | None = None,
+        max_tokens: int | None = None,
+        trigger: dict[str, Any] | None = None,
+        *,
+        content: str | None = None,
+    ) -> Call[m.MentalModelResponse]:
+        """Change the fields given; ``content=`` is accepted as the source query, as in ``create``."""
+        query = source_query if source_query is not None else content
+        return self._client._update_mental_model(bank_id, mental_model_id, name, query, tags, max_tokens, trigger)
+
+    update, aupdate = _pair(_update)
     delete, adelete = _delegate("delete", "_delete_mental_model")
     refresh, arefresh = _delegate("refresh", "_refresh_mental_model")
     clear, aclear = _delegate("clear", "_clear_mental_model")

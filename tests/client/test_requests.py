@@ -576,3 +576,19 @@ def test_the_client_package_imports_no_django():
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_mental_models_namespace_takes_the_seeds_content_keyword_as_the_source_query(fake, mode):
+    fake.respond(httpx.Response(200, json={"mental_model_id": "mm", "operation_id": "op"}))
+    client = fake.client()
+    call(
+        client.mental_models, mode, "create", bank_id="test", name="User Preferences", content="User prefers dark mode"
+    )
+    assert fake.last.body["source_query"] == "User prefers dark mode"
+    assert "content" not in fake.last.body
+    fake.respond(httpx.Response(200, json={"id": "mm", "bank_id": "test", "name": "User Preferences"}))
+    call(client.mental_models, mode, "update", "test", "mm", content="User prefers light mode")
+    assert fake.last.body == {"source_query": "User prefers light mode"}
+    with pytest.raises(TypeError, match="source_query"):
+        client.mental_models.create("test", "No query")
