@@ -9,10 +9,11 @@ import json
 import sys
 
 import aiohttp
-from hindsight_client import Hindsight
 from hindsight_client_api.models.create_bank_request import CreateBankRequest
 from hindsight_client_api.models.disposition_traits import DispositionTraits
 from hindsight_client_api.models.update_disposition_request import UpdateDispositionRequest
+
+from hindsight_client import Hindsight
 
 base_url, bank_id = sys.argv[1], sys.argv[2]
 async_bank_id = bank_id + "-async"
