@@ -96,13 +96,15 @@ def submit(
     serialization_key: str = "",
     parent: Operation | None = None,
     dispatch_now: bool = True,
+    fingerprint: dict[str, Any] | None = None,
 ) -> tuple[Operation, bool]:
     """Record an operation (in the caller's transaction) and dispatch it after commit.
 
     A client-chosen ``operation_id`` makes the submission idempotent: the same id with the same work returns the
-    existing operation (``created`` False); the same id with different work raises Conflict.
+    existing operation (``created`` False); the same id with different work raises Conflict. ``fingerprint`` is
+    what identifies the work when it differs from ``payload`` (the request as sent, before server-side defaults).
     """
-    fingerprint = payload_fingerprint(operation_type, payload)
+    fingerprint = payload_fingerprint(operation_type, payload if fingerprint is None else fingerprint)
     if operation_id is not None:
         existing = Operation.objects.filter(pk=operation_id).first()
         if existing is not None:

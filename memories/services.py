@@ -61,6 +61,9 @@ class RetainItem:
     tags: list[str] = field(default_factory=list)
     observation_scopes: Any = None
     update_mode: str = "replace"
+    # The request gave no timestamp, so ``timestamp`` is the time it arrived: a resend of the same request (same
+    # operation_id) must not count as different work because the clock moved.
+    timestamp_defaulted: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -74,7 +77,15 @@ class RetainItem:
             "tags": self.tags,
             "observation_scopes": self.observation_scopes,
             "update_mode": self.update_mode,
+            "timestamp_defaulted": self.timestamp_defaulted,
         }
+
+    def as_sent(self) -> dict[str, Any]:
+        """The item as the client sent it, for idempotency: no arrival time, no generated document id."""
+        payload = self.to_payload()
+        if self.timestamp_defaulted:
+            payload["timestamp"] = None
+        return payload
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> RetainItem:
@@ -444,6 +455,7 @@ def submit_retain(*, bank: Bank, items: list[RetainItem], operation_id: uuid.UUI
     Items of one document always travel together, and each sub-batch that writes a single document is ordered
     behind earlier unfinished work on that document.
     """
+    as_sent = {"items": [item.as_sent() for item in items]}  # before documents get generated ids
     groups = _group_by_document(items)
     batches: list[list[RetainItem]] = []
     current: list[RetainItem] = []
@@ -463,6 +475,7 @@ def submit_retain(*, bank: Bank, items: list[RetainItem], operation_id: uuid.UUI
             payload=payload,
             operation_id=operation_id,
             serialization_key=_serialization_key(bank, batches[0]),
+            fingerprint=as_sent,
         )
         return operation
     parent, created = operations.submit(
@@ -471,6 +484,7 @@ def submit_retain(*, bank: Bank, items: list[RetainItem], operation_id: uuid.UUI
         payload={"items_count": len(items), "sub_batches": len(batches)},
         operation_id=operation_id,
         dispatch_now=False,
+        fingerprint=as_sent,
     )
     if created:
         for batch in batches:

@@ -183,6 +183,7 @@ def _item(raw: Any, index: int, now: datetime, document_tags: list[str], errors:
         tags=list(dict.fromkeys([*tags, *document_tags])),
         observation_scopes=scopes,
         update_mode=update_mode,
+        timestamp_defaulted=raw.get("timestamp") is None,
     )
 
 

@@ -8,9 +8,10 @@ import asyncio
 import json
 import sys
 
-from hindsight_client import Hindsight
 from hindsight_client_api.exceptions import ApiException
 from hindsight_client_api.models.consolidation_request import ConsolidationRequest
+
+from hindsight_client import Hindsight
 
 base_url, bank_id, observation_id, fact_id = sys.argv[1:5]
 client = Hindsight(base_url=base_url, timeout=120)
