@@ -47,7 +47,7 @@ class MemoriesView(RetainView):
     @extend_schema(
         operation_id="clear_bank_memories",
         parameters=[s.ClearMemoriesQuerySerializer],
-        responses=s.DeleteResponseSerializer,
+        responses={200: s.DeleteResponseSerializer},
     )
     def delete(self, request, bank_id: str):
         query = s.parse_query_params(request, s.ClearMemoriesQuerySerializer)
@@ -122,7 +122,7 @@ class MemoryDetailView(APIView):
         operation_id="delete_memory",
         description="Our addition (not in the 1.1.0 contract): delete one memory with its links and entity "
         "mentions; observations resting only on it go too.",
-        responses=s.DeleteResponseSerializer,
+        responses={200: s.DeleteResponseSerializer},
     )
     def delete(self, request, bank_id: str, memory_id: str):
         bank = _bank(bank_id)
@@ -241,7 +241,7 @@ class DocumentDetailView(APIView):
         )
         return Response({"success": True})
 
-    @extend_schema(operation_id="delete_document", responses=s.DeleteDocumentResponseSerializer)
+    @extend_schema(operation_id="delete_document", responses={200: s.DeleteDocumentResponseSerializer})
     def delete(self, request, bank_id: str, document_id: str):
         bank = _bank(bank_id)
         document = selectors.get_document(bank=bank, document_id=document_id)
