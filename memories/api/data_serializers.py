@@ -170,7 +170,16 @@ class TimeseriesQuerySerializer(serializers.Serializer):
 # --- request bodies -----------------------------------------------------------------------------------------------
 
 
-class _NullableDate(serializers.CharField):
+class StrictString(serializers.CharField):
+    """A JSON string, never a number or boolean turned into one (the contract's ``type: string``)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"must be a string, not {type(data).__name__}")
+        return super().to_internal_value(data)
+
+
+class _NullableDate(StrictString):
     """An ISO datetime, ``''`` to clear; omitted or null leaves the value unchanged."""
 
     def __init__(self, **kwargs):
@@ -187,18 +196,18 @@ class _NullableDate(serializers.CharField):
 
 
 class UpdateMemoryRequestSerializer(serializers.Serializer):
-    text = serializers.CharField(required=False, allow_null=True, max_length=100_000, trim_whitespace=True)
-    context = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=100_000)
+    text = StrictString(required=False, allow_null=True, max_length=100_000, trim_whitespace=True)
+    context = StrictString(required=False, allow_null=True, allow_blank=True, max_length=100_000)
     occurred_start = _NullableDate()
     occurred_end = _NullableDate()
     mentioned_at = _NullableDate()
     fact_type = serializers.ChoiceField(choices=["world", "experience"], required=False, allow_null=True)
     entities = serializers.ListField(
-        child=serializers.CharField(max_length=512), required=False, allow_null=True, allow_empty=True
+        child=StrictString(max_length=512), required=False, allow_null=True, allow_empty=True
     )
     resolve_entities = serializers.BooleanField(required=False, default=True)
     state = serializers.ChoiceField(choices=["valid", "invalidated"], required=False, allow_null=True)
-    reason = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10_000)
+    reason = StrictString(required=False, allow_null=True, allow_blank=True, max_length=10_000)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         given = {key for key, value in attrs.items() if value is not None and key != "resolve_entities"}
@@ -211,9 +220,7 @@ class UpdateMemoryRequestSerializer(serializers.Serializer):
 
 
 class UpdateDocumentRequestSerializer(serializers.Serializer):
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False, allow_null=True, allow_empty=True
-    )
+    tags = serializers.ListField(child=StrictString(max_length=255), required=False, allow_null=True, allow_empty=True)
     observation_scopes = serializers.JSONField(required=False, allow_null=True)
 
     def validate_observation_scopes(self, value: Any) -> Any:
@@ -233,18 +240,19 @@ class UpdateDocumentRequestSerializer(serializers.Serializer):
 
 class DryRunExtractRequestSerializer(serializers.Serializer):
     content = serializers.JSONField()
-    context = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
-    timestamp = serializers.CharField(required=False, allow_null=True)
-    agent_name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    strategy = serializers.CharField(required=False, allow_null=True)
-    retain_mission = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    retain_extraction_mode = serializers.CharField(required=False, allow_null=True)
-    retain_custom_instructions = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    retain_extract_causal_links = serializers.BooleanField(required=False, allow_null=True)
-    retain_chunk_size = serializers.IntegerField(required=False, allow_null=True)
+    context = StrictString(required=False, allow_blank=True, allow_null=True, default="")
+    timestamp = StrictString(required=False, allow_null=True)
+    agent_name = StrictString(required=False, allow_null=True, allow_blank=True)
+    strategy = StrictString(required=False, allow_null=True)
+    retain_mission = StrictString(required=False, allow_null=True, allow_blank=True)
+    retain_extraction_mode = StrictString(required=False, allow_null=True)
+    retain_custom_instructions = StrictString(required=False, allow_null=True, allow_blank=True)
+    # Validated strictly by the bank configuration registry, as PATCH …/config validates them.
+    retain_extract_causal_links = serializers.JSONField(required=False, allow_null=True)
+    retain_chunk_size = serializers.JSONField(required=False, allow_null=True)
     entity_labels = serializers.JSONField(required=False, allow_null=True)
-    entities_allow_free_form = serializers.BooleanField(required=False, allow_null=True)
-    llm_output_language = serializers.CharField(required=False, allow_null=True)
+    entities_allow_free_form = serializers.JSONField(required=False, allow_null=True)
+    llm_output_language = StrictString(required=False, allow_null=True)
 
     def validate_strategy(self, value):
         if value is not None:
