@@ -311,7 +311,8 @@ def list_memory_units(
 
 
 def get_document(*, bank: Bank, document_id: str) -> Document:
-    document = Document.objects.filter(bank=bank, document_id=document_id).first()
+    # PostgreSQL text cannot hold NUL, so no stored document has one in its id.
+    document = None if "\x00" in document_id else Document.objects.filter(bank=bank, document_id=document_id).first()
     if document is None:
         raise NotFound(f"Document '{document_id}' not found in bank '{bank.bank_id}'")
     return document

@@ -20,6 +20,7 @@ from memories.selectors import DOCUMENT_TIME_FIELDS, MEMORY_TIME_FIELDS, TIMESER
 from memories.tags import TAGS_MATCH_MODES, TagFilterError, tag_groups_filter
 
 MAX_PAGE = 1000
+MAX_OFFSET = 1_000_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any bank, far below the overflow
 
 
 def _fail(errors: Any, location: str) -> None:
@@ -40,7 +41,7 @@ def parse_query_params(request, serializer_class: type[serializers.Serializer]) 
 
 class _Paging(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=0, default=100)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
     def validate_limit(self, value: int) -> int:
         return min(value, MAX_PAGE)
@@ -59,12 +60,14 @@ class _TagGroupsQuery(_TagsQuery):
             return None
         try:
             groups = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise serializers.ValidationError("must be a JSON-encoded list of tag groups") from None
         try:
             tag_groups_filter(groups)
         except TagFilterError as exc:
             raise serializers.ValidationError(str(exc)) from None
+        except RecursionError:
+            raise serializers.ValidationError("tag groups are nested too deeply") from None
         return groups or None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +123,7 @@ class DocumentListQuerySerializer(_Paging, _TagsQuery, _Dates):
 
 class ChunkListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 class EntityListQuerySerializer(_Paging, _TagGroupsQuery):
@@ -135,7 +138,7 @@ class EntityDetailQuerySerializer(_TagGroupsQuery):
 
 class EntityGraphQuerySerializer(_TagGroupsQuery):
     limit = serializers.IntegerField(required=False, min_value=0, default=1000)
-    min_count = serializers.IntegerField(required=False, default=1)
+    min_count = serializers.IntegerField(required=False, default=1, min_value=-(2**31), max_value=2**31 - 1)
 
     def validate_limit(self, value: int) -> int:
         return min(value, 5000)
@@ -227,7 +230,8 @@ class UpdateDocumentRequestSerializer(serializers.Serializer):
         if value is None or value in OBSERVATION_SCOPE_MODES:
             return value
         if isinstance(value, list) and all(
-            isinstance(group, list) and all(isinstance(tag, str) for tag in group) for group in value
+            isinstance(group, list) and all(isinstance(tag, str) and "\x00" not in tag for tag in group)
+            for group in value
         ):
             return value
         raise serializers.ValidationError(f"must be one of {', '.join(OBSERVATION_SCOPE_MODES)} or a list of tag lists")

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from banks import selectors as bank_selectors
 from banks.models import Bank
 from hindsight_site.api.parsing import parse_body
+from hindsight_site.errors import NotFound
 from memories import curation, selectors, services
 from memories.api import data_serializers as s
 from memories.api.serializers import parse_timestamp
@@ -26,6 +27,8 @@ _OPEN_OBJECT = OpenApiResponse(description="The memory unit, as an object.")
 
 
 def _bank(bank_id: str) -> Bank:
+    if "\x00" in bank_id:  # PostgreSQL text cannot hold NUL: no bank can be named so
+        raise NotFound(f"Bank '{bank_id}' not found")
     return bank_selectors.get_bank(bank_id=bank_id)
 
 
