@@ -209,7 +209,7 @@ def memory_list_item(unit: MemoryUnit) -> dict[str, Any]:
     }
 
 
-def memory_detail(unit: MemoryUnit) -> dict[str, Any]:
+def memory_detail(unit: MemoryUnit, *, bank: Bank) -> dict[str, Any]:
     """GET/PATCH ``memories/{id}``: the list item plus ``type`` and the entity names as a list (the contract
     declares an open object; ``history`` is deprecated upstream and always empty)."""
     item = memory_list_item(unit)
@@ -217,7 +217,7 @@ def memory_detail(unit: MemoryUnit) -> dict[str, Any]:
         **item,
         "type": unit.fact_type,
         "entities": [entity.canonical_name for entity in unit.entities.all()],
-        "bank_id": unit.bank.bank_id if "bank" in unit._state.fields_cache else None,
+        "bank_id": bank.bank_id,
         "observation_scopes": unit.observation_scopes,
         "created_at": iso(unit.created_at),
         "history": [],
@@ -228,8 +228,8 @@ def load_memory_detail(*, bank: Bank, memory_id: str) -> dict[str, Any]:
     unit_id = _uuid_or_none(memory_id)
     unit = (
         MemoryUnit.objects.filter(bank=bank, pk=unit_id)
-        .select_related("document", "bank")
-        .defer(*_UNIT_HEAVY_COLUMNS)
+        .select_related("document")
+        .defer(*_UNIT_HEAVY_COLUMNS, "document__original_text")
         .prefetch_related(_entity_names_prefetch())
         .first()
         if unit_id is not None
@@ -237,7 +237,7 @@ def load_memory_detail(*, bank: Bank, memory_id: str) -> dict[str, Any]:
     )
     if unit is None:
         raise NotFound(f"Memory '{memory_id}' not found in bank '{bank.bank_id}'")
-    return memory_detail(unit)
+    return memory_detail(unit, bank=bank)
 
 
 @dataclass

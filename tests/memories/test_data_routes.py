@@ -90,6 +90,9 @@ def test_list_memories_filters_by_document_query_entity_tags_and_window(api, ban
     window = get(api, f"{B}/{bank}/memories/list", time_field="mentioned_at", start_date="2024-05-20T00:00:00Z")
     assert window["total"] == by_doc["total"]
     assert get(api, f"{B}/{bank}/memories/list", type="experience")["total"] == 0
+    everything = get(api, f"{B}/{bank}/memories/list")["total"]
+    assert get(api, f"{B}/{bank}/memories/list", consolidation_state="pending")["total"] == everything
+    assert get(api, f"{B}/{bank}/memories/list", consolidation_state="done")["total"] == 0
 
 
 def test_list_memories_pages(api, bank):
@@ -329,3 +332,49 @@ def test_dry_run_extract_returns_facts_and_stores_nothing(api, bank):
         f"{B}/{bank}/memories/dry-run-extract", {"content": "x", "retain_extraction_mode": "loud"}, format="json"
     )
     assert bad_mode.status_code == 400
+
+
+HOSTILE_GETS = [
+    "memories/list?offset=99999999999999999999999",
+    "memories/list?limit=99999999999999999999999",
+    "memories/list?start_date=9999-12-31T23:59:59-23:00",
+    "memories/list?end_date=0001-01-01T00:00:00%2B23:00",
+    "memories/list?q=%00",
+    "documents/%00",
+    "documents/%00/chunks",
+    "documents?offset=-1",
+    "entities?tag_groups=" + "[" * 5000 + "]" * 5000,
+    "entities?tag_groups=[{}]",
+    "entities/graph?min_count=99999999999999999999999",
+    "tags?offset=99999999999999999999999",
+    "graph?chunk_id=%00",
+    "stats?refresh=maybe",
+    "stats/memories-timeseries?time_field=%00",
+]
+
+
+@pytest.mark.parametrize("route", HOSTILE_GETS)
+def test_hostile_query_strings_never_get_a_500(api, bank, route):
+    response = api.get(f"{B}/{bank}/{route}")
+    assert response.status_code < 500, response.content
+    # Either refused with the error envelope, or (an oversized limit) served clamped to the largest page.
+    assert "detail" in response.json() if response.status_code >= 400 else response.json()["limit"] == 1000
+
+
+def test_hostile_bodies_get_a_4xx_and_change_nothing(api, bank):
+    unit = MemoryUnit.objects.filter(bank__bank_id=bank).first()
+    for body in (
+        {"occurred_start": "9999-12-31T23:59:59-23:00"},
+        {"entities": ["\x00"]},
+        {"text": 5},
+        {"entities": "Alice"},
+    ):
+        response = api.patch(f"{B}/{bank}/memories/{unit.pk}", body, format="json")
+        assert response.status_code == 422, (body, response.content)
+    for body in ({"tags": ["\x00"]}, {"observation_scopes": [["\x00"]]}, {"tags": "a"}):
+        response = api.patch(f"{B}/{bank}/documents/doc-alice", body, format="json")
+        assert response.status_code == 422, (body, response.content)
+    assert api.get(f"{B}/%00/memories/list").status_code == 404
+    unit.refresh_from_db()
+    assert unit.edited_at is None
+    assert Document.objects.get(bank__bank_id=bank, document_id="doc-alice").tags == ["team:a"]
