@@ -253,9 +253,10 @@ class MemoryEdit:
 
 
 def _replace_entities(*, bank: Bank, unit: MemoryUnit, names: list[str], resolve: bool) -> set[uuid.UUID]:
-    """Detach the unit's entities and attach ``names`` instead; returns every entity touched (old and new)."""
+    """Detach the unit's entities and attach ``names`` instead; returns every entity touched (old and new).
+
+    Pair counts are the caller's: it takes the unit's back before and adds them after (valid units only)."""
     old = set(UnitEntity.objects.filter(unit=unit).values_list("entity_id", flat=True))
-    entity_service.remove_cooccurrences_of_units(unit_ids=[unit.pk])
     UnitEntity.objects.filter(unit=unit).delete()
     names = [name for name in dict.fromkeys(entity_service.normalize_name(n) for n in names) if name]
     if not names:
@@ -267,7 +268,6 @@ def _replace_entities(*, bank: Bank, unit: MemoryUnit, names: list[str], resolve
     )
     new = sorted({resolved[name.lower()] for name in names if name.lower() in resolved})
     UnitEntity.objects.bulk_create([UnitEntity(unit=unit, entity_id=e) for e in new], ignore_conflicts=True)
-    entity_service.add_cooccurrences(bank_id=bank.pk, groups=[new], when=when)
     unit.text_signals = " ".join(
         Entity.objects.filter(pk__in=new).order_by("canonical_name").values_list("canonical_name", flat=True)
     )
@@ -314,8 +314,9 @@ def update_memory(*, bank: Bank, unit: MemoryUnit, edit: MemoryEdit) -> MemoryUn
             unit.fact_type = edit.fact_type
         if edit.changes_content():
             unit.edited_at = now
+        was_valid = unit.state == "valid"
         if edit.state == "invalidated":
-            if unit.state != "invalidated":
+            if was_valid:
                 unit.invalidated_at = now
             unit.state = "invalidated"
             unit.invalidation_reason = edit.reason or ""
@@ -325,8 +326,16 @@ def update_memory(*, bank: Bank, unit: MemoryUnit, edit: MemoryEdit) -> MemoryUn
             unit.invalidation_reason = edit.reason or ""
         unit.consolidated_at = None
         unit.consolidation_failed_at = None
+        # Pair counts follow valid facts only: take the unit's back before it changes, add them again after.
+        if was_valid:
+            entity_service.remove_cooccurrences_of_units(unit_ids=[unit.pk])
         if edit.entities is not UNSET:
             touched |= _replace_entities(bank=bank, unit=unit, names=edit.entities, resolve=edit.resolve_entities)
+        if unit.state == "valid":
+            current = sorted(UnitEntity.objects.filter(unit=unit).values_list("entity_id", flat=True))
+            entity_service.add_cooccurrences(
+                bank_id=bank.pk, groups=[current], when=unit.occurred_start or unit.mentioned_at
+            )
         unit.save()
         _requeue_consolidation(bank=bank, unit_ids=[unit.pk])
         MemoryLink.objects.filter(bank=bank, from_unit=unit).delete()

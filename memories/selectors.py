@@ -521,7 +521,7 @@ def entity_list_item(entity: Entity, *, mention_count: int | None = None) -> dic
 
 def _entities_with_tag_counts(bank: Bank, unit_q: Q) -> QuerySet[Entity]:
     """The bank's entities mentioned by matching units, with mentions and dates over those units only."""
-    mention = Q(unit_entities__unit__bank=bank) & unit_q
+    mention = Q(unit_entities__unit__bank=bank, unit_entities__unit__state="valid") & unit_q
     when = Coalesce("unit_entities__unit__event_time", "unit_entities__unit__created_at")
     return (
         Entity.objects.filter(bank=bank)
@@ -547,7 +547,8 @@ def list_entities(
     """One page of the bank's entities, most mentioned first (two queries)."""
     unit_q = _unit_tag_q(tags, tags_match, tag_groups, prefix="unit_entities__unit__")
     if unit_q is None:
-        entities = Entity.objects.filter(bank=bank)
+        # An entity mentioned only by invalidated facts has no mentions left to list.
+        entities = Entity.objects.filter(bank=bank, mention_count__gt=0)
         order = ["-mention_count", "canonical_name", "id"]
     else:
         entities = _entities_with_tag_counts(bank, unit_q)
@@ -615,7 +616,7 @@ def entity_graph(
         ]
         mention_counts = None
     else:
-        units = MemoryUnit.objects.filter(bank=bank).filter(unit_q).values("pk")
+        units = MemoryUnit.objects.filter(bank=bank, state="valid").filter(unit_q).values("pk")
         mentions = UnitEntity.objects.filter(unit__in=units)
         counted = (
             mentions.filter(unit__unit_entities__entity_id__gt=F("entity_id"))
@@ -658,7 +659,7 @@ def entity_graph(
         for first, second, count, last in rows
     ]
     total_entities = (
-        Entity.objects.filter(bank=bank).count()
+        Entity.objects.filter(bank=bank, mention_count__gt=0).count()
         if mention_counts is None
         else sum(1 for count in mention_counts.values() if count)
     )

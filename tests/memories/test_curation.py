@@ -283,3 +283,28 @@ def test_reprocessing_a_document_extracts_it_again_as_an_operation(api):
     history = api.get(f"{B}/reproc/documents/finn/history").json()
     assert [(e["kind"], e["facts_added"]) for e in history["items"]] == [("reprocess", len(after))]
     assert api.post(f"{B}/reproc/documents/nope/reprocess").status_code == 404
+
+
+def test_invalidating_takes_back_entity_mentions_and_pairs_and_restoring_gives_them_back(api, people):
+    bob_fact = unit_with(people, "Bob repairs")
+    bob = Entity.objects.get(bank__bank_id=people, canonical_name="Bob")
+    berlin = Entity.objects.get(bank__bank_id=people, canonical_name="Berlin")
+    first, second = sorted([bob.pk, berlin.pk])
+    pair = EntityCooccurrence.objects.filter(entity_1_id=first, entity_2_id=second)
+    assert (bob.mention_count, pair.get().count) == (1, 1)
+    patch(api, people, bob_fact, {"state": "invalidated"})
+    bob.refresh_from_db()
+    assert bob.mention_count == 0 and not pair.exists()
+    listed = api.get(f"{B}/{people}/entities").json()
+    assert "Bob" not in {e["canonical_name"] for e in listed["items"]}
+    graph = api.get(f"{B}/{people}/entities/graph").json()
+    assert str(bob.pk) not in {n["data"]["id"] for n in graph["nodes"]}
+    # Deleting an invalidated fact must not take its pairs back a second time.
+    patch(api, people, bob_fact, {"state": "valid"})
+    bob.refresh_from_db()
+    assert (bob.mention_count, pair.get().count) == (1, 1)
+    patch(api, people, bob_fact, {"state": "invalidated"})
+    retain(api, people, "Bob and Berlin again: Bob cycles through Berlin.", document_id="again")
+    count_before_delete = pair.get().count
+    assert api.delete(f"{B}/{people}/memories/{bob_fact.pk}").status_code == 200
+    assert pair.get().count == count_before_delete
