@@ -308,3 +308,38 @@ def test_invalidating_takes_back_entity_mentions_and_pairs_and_restoring_gives_t
     count_before_delete = pair.get().count
     assert api.delete(f"{B}/{people}/memories/{bob_fact.pk}").status_code == 200
     assert pair.get().count == count_before_delete
+
+
+def test_no_recall_channel_returns_a_deleted_or_invalidated_fact(api, people):
+    garden = unit_with(people, "tomatoes")
+    mixed = observation_on(people, unit_with(people, "Google"), garden, text="Alice and Carol both work hard.")
+    gone = {str(u.pk) for u in MemoryUnit.objects.filter(bank__bank_id=people, document__document_id="people")}
+    queries = [
+        {"query": "Alice Google Zurich violin"},  # keyword and semantic
+        {"query": "Who works with Bob in Berlin?"},  # graph through shared entities
+        {"query": "What happened on 8 May 2024?", "query_timestamp": "2024-06-01T00:00:00Z"},  # temporal
+        {"query": "Who works hard?", "include": {"source_facts": {}}},  # observations and their sources
+    ]
+
+    def seen(body: dict) -> set[str]:
+        ids = {result["id"] for result in body["results"]}
+        for channel in body["trace"]["channels"].values():
+            ids |= set(channel["ids"])
+        return ids | set(body.get("source_facts") or {})
+
+    def run(query: dict) -> dict:
+        response = api.post(f"{B}/{people}/memories/recall", {"trace": True, **query}, format="json")
+        assert response.status_code == 200
+        return response.json()
+
+    before = set().union(*(seen(run(query)) for query in queries))
+    assert gone <= before  # every deleted fact was reachable before
+    assert api.delete(f"{B}/{people}/documents/people").status_code == 200
+    patch(api, people, garden, {"state": "invalidated"})
+    bodies = [run(query) for query in queries]
+    assert {"semantic", "keyword", "graph", "temporal"} <= {
+        name for body in bodies for name in body["trace"]["channels"]
+    }
+    after = set().union(*(seen(body) for body in bodies))
+    assert not after & gone
+    assert str(garden.pk) not in after and str(mixed.pk) not in after

@@ -378,3 +378,28 @@ def test_hostile_bodies_get_a_4xx_and_change_nothing(api, bank):
     unit.refresh_from_db()
     assert unit.edited_at is None
     assert Document.objects.get(bank__bank_id=bank, document_id="doc-alice").tags == ["team:a"]
+
+
+def test_document_history_lists_the_async_work_that_wrote_the_document(api, bank):
+    from banks.models import Bank
+
+    owner = Bank.objects.get(bank_id=bank)
+    item = {"content": "x", "document_id": "doc-alice", "update_mode": "replace"}
+    first = Operation.objects.create(
+        bank=owner, operation_type="retain", payload={"items": [item]}, result={"units_created": 3}
+    )
+    Operation.objects.create(
+        bank=owner, operation_type="retain", payload={"items": [{**item, "document_id": "notes/bob"}]}
+    )
+    second = Operation.objects.create(
+        bank=owner, operation_type="retain", payload={"items": [{**item, "update_mode": "append"}]}
+    )
+    body = get(api, f"{B}/{bank}/documents/doc-alice/history")
+    assert body["document_id"] == "doc-alice" and body["total"] == 2
+    assert [(e["operation_id"], e["kind"]) for e in body["items"]] == [
+        (str(second.pk), "append"),
+        (str(first.pk), "retain"),
+    ]
+    assert body["items"][1]["facts_added"] == 3
+    assert get(api, f"{B}/{bank}/documents/doc-alice/history", limit=1, offset=1)["items"][0]["kind"] == "retain"
+    assert api.get(f"{B}/{bank}/documents/missing/history").status_code == 404
