@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from banks.models import Bank
-from hindsight_site.errors import BadRequest
+from hindsight_site.errors import BadRequest, NotFound
 from memories import entities as entity_service
 from memories import links
 from memories.models import Document, Entity, EntityCooccurrence, MemoryLink, MemoryUnit, Operation, UnitEntity
@@ -142,9 +142,9 @@ def _requeue_consolidation(*, bank: Bank, unit_ids: Sequence[uuid.UUID]) -> int:
     )
     co_sources = {source for sources in observations.values_list("source_memory_ids", flat=True) for source in sources}
     dropped = _delete_units(bank=bank, unit_ids=list(observations.values_list("pk", flat=True)))
-    MemoryUnit.objects.filter(bank=bank, pk__in=[*unit_ids, *co_sources]).exclude(fact_type="observation").update(
-        consolidated_at=None, consolidation_failed_at=None
-    )
+    MemoryUnit.objects.filter(bank=bank, pk__in=[*unit_ids, *co_sources], state="valid").exclude(
+        fact_type="observation"
+    ).update(consolidated_at=None, consolidation_failed_at=None)
     return dropped
 
 
@@ -155,7 +155,10 @@ def update_document(*, bank: Bank, document: Document, tags: Any = UNSET, observ
     drops the observations built on the document's units and queues those units for consolidation again.
     """
     with transaction.atomic():
-        document = Document.objects.select_for_update().get(pk=document.pk)
+        locked = Document.objects.select_for_update().filter(pk=document.pk).first()
+        if locked is None:  # deleted concurrently
+            raise NotFound(f"Document '{document.document_id}' not found in bank '{bank.bank_id}'")
+        document = locked
         changed = False
         units = MemoryUnit.objects.filter(bank=bank, document=document).exclude(fact_type="observation")
         if tags is not UNSET:
@@ -295,7 +298,10 @@ def update_memory(*, bank: Bank, unit: MemoryUnit, edit: MemoryEdit) -> MemoryUn
 
     now = timezone.now()
     with transaction.atomic():
-        unit = MemoryUnit.objects.select_for_update().get(pk=unit.pk, bank=bank)
+        locked = MemoryUnit.objects.select_for_update().filter(pk=unit.pk, bank=bank).first()
+        if locked is None:  # deleted while the new text was being embedded
+            raise NotFound(f"Memory '{unit.pk}' not found in bank '{bank.bank_id}'")
+        unit = locked
         touched: set[uuid.UUID] = set()
         if edit.text is not UNSET:
             unit.text, unit.embedding, unit.embedding_model = edit.text, vector, model_id
@@ -324,8 +330,9 @@ def update_memory(*, bank: Bank, unit: MemoryUnit, edit: MemoryEdit) -> MemoryUn
             unit.state, unit.invalidation_reason, unit.invalidated_at = "valid", "", None
         elif edit.reason is not UNSET and unit.state == "invalidated":
             unit.invalidation_reason = edit.reason or ""
-        unit.consolidated_at = None
-        unit.consolidation_failed_at = None
+        if unit.state == "valid":  # queued for consolidation again; an invalidated fact is not consolidated
+            unit.consolidated_at = None
+            unit.consolidation_failed_at = None
         # Pair counts follow valid facts only: take the unit's back before it changes, add them again after.
         if was_valid:
             entity_service.remove_cooccurrences_of_units(unit_ids=[unit.pk])

@@ -14,6 +14,7 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from banks.api.serializers import DeleteResponseSerializer  # noqa: F401 - one DeleteResponse component for all
 from memories.api.serializers import OBSERVATION_SCOPE_MODES, parse_timestamp
 from memories.recall import FACT_TYPES
 from memories.selectors import DOCUMENT_TIME_FIELDS, MEMORY_TIME_FIELDS, TIMESERIES_PERIODS
@@ -297,12 +298,6 @@ class ListMemoryUnitsResponseSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
-
-
-class DeleteResponseSerializer(serializers.Serializer):
-    success = serializers.BooleanField()
-    message = serializers.CharField(allow_null=True)
-    deleted_count = serializers.IntegerField(allow_null=True)
 
 
 class DocumentListItemSerializer(serializers.Serializer):
