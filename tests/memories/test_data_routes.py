@@ -403,3 +403,44 @@ def test_document_history_lists_the_async_work_that_wrote_the_document(api, bank
     assert body["items"][1]["facts_added"] == 3
     assert get(api, f"{B}/{bank}/documents/doc-alice/history", limit=1, offset=1)["items"][0]["kind"] == "retain"
     assert api.get(f"{B}/{bank}/documents/missing/history").status_code == 404
+
+
+def test_tag_filtered_entity_graph_counts_only_matching_memories(api, bank):
+    graph = get(api, f"{B}/{bank}/entities/graph", tags=["team:b"], tags_match="all_strict")
+    labels = {n["data"]["label"] for n in graph["nodes"]}
+    assert "Bob" in labels and not labels & {"Google", "Zurich"}
+    everything = get(api, f"{B}/{bank}/entities/graph")
+    assert {"Google", "Zurich"} & {n["data"]["label"] for n in everything["nodes"]}
+    bob = next(n["data"] for n in graph["nodes"] if n["data"]["label"] == "Bob")
+    assert (
+        bob["mentionCount"]
+        == MemoryUnit.objects.filter(
+            bank__bank_id=bank, tags__contains=["team:b"], unit_entities__entity__canonical_name="Bob"
+        ).count()
+    )
+    assert get(api, f"{B}/{bank}/entities/graph", min_count=1000)["edges"] == []
+
+
+def test_no_list_route_shows_another_banks_data(api, bank):
+    retain(
+        api,
+        "neighbour",
+        "Zed hides secret plans in Quito.",
+        document_id="zed-doc",
+        tags=["secret"],
+        entities=[{"text": "Zed", "type": "PERSON"}],
+    )
+    secret_ids = {str(pk) for pk in MemoryUnit.objects.filter(bank__bank_id="neighbour").values_list("pk", flat=True)}
+    secret_entities = {str(pk) for pk in Entity.objects.filter(bank__bank_id="neighbour").values_list("pk", flat=True)}
+    bodies = [
+        get(api, f"{B}/{bank}/{route}")
+        for route in ("memories/list", "documents", "entities", "entities/graph", "graph", "tags", "stats")
+    ]
+    text = str(bodies)
+    assert "Zed" not in text and "Quito" not in text and "secret" not in text and "zed-doc" not in text
+    assert not any(identifier in text for identifier in secret_ids | secret_entities)
+    assert get(api, f"{B}/{bank}/stats")["total_documents"] == 2
+    zed = Entity.objects.get(bank__bank_id="neighbour", canonical_name="Zed")
+    assert api.get(f"{B}/{bank}/entities/{zed.pk}").status_code == 404
+    assert api.get(f"{B}/{bank}/memories/list", {"entity_id": str(zed.pk)}).json()["total"] == 0
+    assert api.get(f"{B}/{bank}/documents/zed-doc/chunks").status_code == 404
