@@ -373,6 +373,20 @@ class EntityDetailView(APIView):
         )
 
 
+class EntityRegenerateView(APIView):
+    """A retired route the contract still lists: entity observations were replaced by mental models."""
+
+    @extend_schema(operation_id="regenerate_entity_observations", request=None, responses={410: None})
+    def post(self, request, bank_id: str, entity_id: str):
+        return Response(
+            {
+                "detail": "Entity observations are no longer supported (retired upstream); use mental models "
+                "(…/mental-models) or observations in recall instead."
+            },
+            status=410,
+        )
+
+
 class MemoryGraphView(APIView):
     @extend_schema(
         operation_id="get_graph", parameters=[s.GraphQuerySerializer], responses=s.GraphDataResponseSerializer

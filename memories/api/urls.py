@@ -45,6 +45,11 @@ urlpatterns += [
     path(f"{BANK}/entities", data_views.EntityListView.as_view(), name="entity-list"),
     path(f"{BANK}/entities/graph", data_views.EntityGraphView.as_view(), name="entity-graph"),
     path(f"{BANK}/entities/<str:entity_id>", data_views.EntityDetailView.as_view(), name="entity-detail"),
+    path(
+        f"{BANK}/entities/<str:entity_id>/regenerate",
+        data_views.EntityRegenerateView.as_view(),
+        name="entity-regenerate",
+    ),
     path(f"{BANK}/graph", data_views.MemoryGraphView.as_view(), name="memory-graph"),
     path(f"{BANK}/tags", data_views.TagListView.as_view(), name="tag-list"),
     path(f"{BANK}/stats", data_views.BankStatsView.as_view(), name="bank-stats"),

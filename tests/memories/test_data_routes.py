@@ -248,6 +248,8 @@ def test_entities_list_by_mentions_detail_and_graph(api, bank):
     assert all({e["data"]["source"], e["data"]["target"]} <= node_ids for e in graph["edges"])
     assert all(isinstance(e["data"]["weight"], int) for e in graph["edges"])
     assert api.get(f"{B}/{bank}/entities/{uuid.uuid4()}").status_code == 404
+    retired = api.post(f"{B}/{bank}/entities/{alice['id']}/regenerate")
+    assert retired.status_code == 410 and "mental models" in retired.json()["detail"]
     assert api.get(f"{B}/{bank}/entities", {"tag_groups": "{not json"}).status_code == 422
     assert api.get(f"{B}/{bank}/entities", {"tags": "a", "tag_groups": '[{"tags": ["a"]}]'}).status_code == 422
 
