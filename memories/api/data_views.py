@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from banks import selectors as bank_selectors
+from banks.config_registry import ConfigValidationError
 from banks.models import Bank
 from hindsight_site.api.parsing import parse_body
 from hindsight_site.errors import NotFound
@@ -157,9 +158,12 @@ class DryRunExtractView(APIView):
         context = data.get("context") or ""
         if data.get("agent_name"):
             context = f"{context} (speaker: {data['agent_name']})".strip()
-        result = services.dry_run_extract(
-            config=config, content=content, context=context, timestamp=timestamp, overrides=overrides
-        )
+        try:
+            result = services.dry_run_extract(
+                config=config, content=content, context=context, timestamp=timestamp, overrides=overrides
+            )
+        except ConfigValidationError as exc:  # an override in the body: a request-shape error here, not a config one
+            raise _body_error(exc.field, exc.message) from None
         return Response(result)
 
 

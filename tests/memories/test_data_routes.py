@@ -325,7 +325,8 @@ def test_dry_run_extract_returns_facts_and_stores_nothing(api, bank):
     too_small = api.post(
         f"{B}/{bank}/memories/dry-run-extract", {"content": "x", "retain_chunk_size": 5}, format="json"
     )
-    assert too_small.status_code == 400  # the registry's range, as PATCH …/config would say
+    assert too_small.status_code == 422  # the registry's range, reported against the body field
+    assert too_small.json()["detail"][0]["loc"] == ["body", "retain_chunk_size"]
     after = (MemoryUnit.objects.count(), Document.objects.count(), Entity.objects.count(), Operation.objects.count())
     assert after == before
     assert not Document.objects.filter(bank__bank_id="new-bank").exists()
@@ -333,7 +334,7 @@ def test_dry_run_extract_returns_facts_and_stores_nothing(api, bank):
     bad_mode = api.post(
         f"{B}/{bank}/memories/dry-run-extract", {"content": "x", "retain_extraction_mode": "loud"}, format="json"
     )
-    assert bad_mode.status_code == 400
+    assert bad_mode.status_code == 422
 
 
 HOSTILE_GETS = [
