@@ -194,7 +194,8 @@ def add_cooccurrences(*, bank_id: int, groups: Iterable[Sequence[uuid.UUID]], wh
 
 
 def remove_cooccurrences_of_units(*, unit_ids: Sequence[uuid.UUID]) -> None:
-    """Before units are deleted: take back the pair counts their facts contributed."""
+    """Before units are deleted (or invalidated): take back the pair counts their facts contributed. Only valid
+    units count: an invalidated fact's pairs were taken back when it was invalidated."""
     if not unit_ids:
         return
     with connection.cursor() as cursor:
@@ -204,6 +205,7 @@ def remove_cooccurrences_of_units(*, unit_ids: Sequence[uuid.UUID]) -> None:
                 SELECT a.entity_id AS first, b.entity_id AS second, count(*) AS n
                 FROM memories_unitentity a
                 JOIN memories_unitentity b ON a.unit_id = b.unit_id AND a.entity_id < b.entity_id
+                JOIN memories_memoryunit u ON u.id = a.unit_id AND u.state = 'valid'
                 WHERE a.unit_id = ANY(%s)
                 GROUP BY 1, 2
             )
@@ -216,7 +218,8 @@ def remove_cooccurrences_of_units(*, unit_ids: Sequence[uuid.UUID]) -> None:
 
 
 def refresh_entity_stats(*, entity_ids: Iterable[uuid.UUID]) -> None:
-    """Recount mentions and first/last seen for these entities from their units; drop entities left with none."""
+    """Recount mentions and first/last seen for these entities from their valid units (an invalidated fact keeps
+    its mention rows, so restoring it is lossless, but no longer counts); drop entities left with no unit at all."""
     ids = sorted(set(entity_ids))
     if not ids:
         return
@@ -224,18 +227,20 @@ def refresh_entity_stats(*, entity_ids: Iterable[uuid.UUID]) -> None:
         cursor.execute(
             """
             UPDATE memories_entity e
-            SET mention_count = s.n, first_seen = s.first_seen, last_seen = s.last_seen
-            FROM (
+            SET mention_count = coalesce(s.n, 0), first_seen = coalesce(s.first_seen, e.first_seen),
+                last_seen = coalesce(s.last_seen, e.last_seen)
+            FROM unnest(%s::uuid[]) AS wanted(id)
+            LEFT JOIN (
                 SELECT ue.entity_id, count(*) AS n,
                        min(coalesce(u.event_time, u.created_at)) AS first_seen,
                        max(coalesce(u.event_time, u.created_at)) AS last_seen
                 FROM memories_unitentity ue JOIN memories_memoryunit u ON u.id = ue.unit_id
-                WHERE ue.entity_id = ANY(%s)
+                WHERE ue.entity_id = ANY(%s) AND u.state = 'valid'
                 GROUP BY ue.entity_id
-            ) s
-            WHERE e.id = s.entity_id
+            ) s ON s.entity_id = wanted.id
+            WHERE e.id = wanted.id
             """,
-            [ids],
+            [ids, ids],
         )
         cursor.execute(
             """

@@ -160,7 +160,9 @@ def _stored_chunks(bank: Bank, document_id: str) -> dict[int, tuple[uuid.UUID, s
     }
 
 
-def _plan(bank: Bank, items: list[RetainItem], config: dict[str, Any], fingerprint: str) -> list[_DocumentPlan]:
+def _plan(
+    bank: Bank, items: list[RetainItem], config: dict[str, Any], fingerprint: str, force: bool = False
+) -> list[_DocumentPlan]:
     plans = []
     size = config["retain_chunk_size"]
     structured = config.get("retain_structured_chunk_size") or size
@@ -177,7 +179,7 @@ def _plan(bank: Bank, items: list[RetainItem], config: dict[str, Any], fingerpri
                     item.context, stamp, json.dumps(item.metadata, sort_keys=True), fingerprint
                 )
                 reuse = None
-                if mode == "replace" and index in stored and stored[index][1] == content_hash:
+                if not force and mode == "replace" and index in stored and stored[index][1] == content_hash:
                     reuse = stored[index][0]
                 chunks.append(_ChunkPlan(index, spec, item, content_hash, reuse))
         plans.append(
@@ -241,9 +243,16 @@ def _embed(plans: list[_DocumentPlan], provider) -> None:
 
 @metrics.timed("retain")
 def retain_items(
-    *, bank: Bank, items: list[RetainItem], operation: Operation | None = None, worker_id: str | None = None
+    *,
+    bank: Bank,
+    items: list[RetainItem],
+    operation: Operation | None = None,
+    worker_id: str | None = None,
+    force: bool = False,
 ) -> RetainOutcome:
     """Retain ``items`` into ``bank``. Extraction and embedding happen before the one write transaction.
+
+    ``force`` (reprocessing) extracts every chunk again, even those whose text and settings are unchanged.
 
     With ``operation`` (an async retain being run by ``worker_id``), the write transaction first fences the
     operation's lease and marks it completed in the same commit.
@@ -258,7 +267,7 @@ def retain_items(
     fingerprint = _settings_fingerprint(settings, extractor.name)
 
     for attempt in range(_PLAN_ATTEMPTS):
-        plans = _plan(bank, [RetainItem(**vars(item)) for item in items], config, fingerprint)
+        plans = _plan(bank, [RetainItem(**vars(item)) for item in items], config, fingerprint, force)
         usage = _extract(plans, settings, extractor, operation)
         _embed(plans, provider)
         if operation is not None:
@@ -507,3 +516,85 @@ def _serialization_key(bank: Bank, items: Iterable[RetainItem]) -> str:
 def run_retain_operation(operation: Operation, worker_id: str) -> None:
     items = [RetainItem.from_payload(item) for item in operation.payload["items"]]
     retain_items(bank=operation.bank, items=items, operation=operation, worker_id=worker_id)
+
+
+def submit_reprocess(*, bank: Bank, item: RetainItem) -> Operation:
+    """Record a reprocess of one document (in the caller's transaction), ordered behind other work on it."""
+    operation, _ = operations.submit(
+        bank=bank,
+        operation_type="reprocess",
+        payload={"items": [item.to_payload()], "document_id": item.document_id},
+        serialization_key=_serialization_key(bank, [item]),
+    )
+    return operation
+
+
+@operations.handler("reprocess")
+def run_reprocess_operation(operation: Operation, worker_id: str) -> None:
+    items = [RetainItem.from_payload(item) for item in operation.payload["items"]]
+    retain_items(bank=operation.bank, items=items, operation=operation, worker_id=worker_id, force=True)
+
+
+# --- dry-run extraction -------------------------------------------------------------------------------------------
+
+DRY_RUN_OVERRIDES = (
+    "retain_mission",
+    "retain_extraction_mode",
+    "retain_custom_instructions",
+    "retain_chunk_size",
+    "entity_labels",
+    "entities_allow_free_form",
+)
+
+
+def dry_run_extract(
+    *,
+    config: dict[str, Any],
+    content: str,
+    context: str = "",
+    timestamp: datetime | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What retain would extract from ``content`` under ``config`` (plus validated ``overrides``), storing nothing:
+    chunking and extraction only; no embeddings, entity resolution, links or writes. A DryRunExtractionResult."""
+    from banks import config_registry
+
+    cleaned = config_registry.validate_updates({k: v for k, v in (overrides or {}).items() if v is not None})
+    config = {**config, **cleaned}
+    settings = ExtractionSettings.from_config(config)
+    extractor = get_extractor(settings.mode)
+    size = config["retain_chunk_size"]
+    specs = chunk_content(content, size=size, structured_size=config.get("retain_structured_chunk_size") or size)
+    usage = TokenUsage()
+    facts: list[dict[str, Any]] = []
+    chunks: list[dict[str, Any]] = []
+    for index, spec in enumerate(specs):
+        result = extractor.extract(
+            ChunkInput(
+                text=spec.text,
+                chunk_index=index,
+                chunk_count=len(specs),
+                context=context,
+                event_date=timestamp,
+                turns=spec.turns,
+            ),
+            settings,
+        )
+        usage.add(result.usage)
+        kept = [fact for fact in result.facts if fact.text.strip()]
+        chunks.append({"text": spec.text, "fact_count": len(kept)})
+        facts.extend(
+            {
+                "text": fact.text,
+                "fact_type": fact.fact_type,
+                "occurred_start": fact.occurred_start.isoformat() if fact.occurred_start else None,
+                "occurred_end": (fact.occurred_end or fact.occurred_start).isoformat()
+                if (fact.occurred_end or fact.occurred_start)
+                else None,
+                "entities": [entity.name for entity in fact.entities],
+                "chunk_index": index,
+                "attachments": [],
+            }
+            for fact in kept
+        )
+    return {"facts": facts, "chunks": chunks, "usage": usage.as_dict()}

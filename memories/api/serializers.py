@@ -50,7 +50,10 @@ def parse_timestamp(value: Any, now: datetime) -> tuple[datetime | None, str | N
         return None, f'{value!r} is not an ISO 8601 datetime (e.g. 2024-01-15T10:30:00Z) or "unset"'
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC), None
+    try:
+        return parsed.astimezone(UTC), None
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:00 is past the last representable UTC moment
+        return None, f"{value!r} is outside the representable range of dates"
 
 
 def _content(value: Any, errors: _Errors, index: int) -> str | None:
