@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("hindsight_site.api.urls")),
     path("", include("banks.api.urls")),
     path("", include("memories.api.urls")),
+    path("", include("directives.api.urls")),
     path("admin/", admin.site.urls),
     # The htmx control plane takes over "/" in its own issue; until then operators land in the admin.
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
