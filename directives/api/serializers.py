@@ -128,7 +128,12 @@ class TriggerField(serializers.JSONField):
 
 
 class CreateMentalModelRequestSerializer(serializers.Serializer):
-    id = serializers.CharField(required=False, allow_null=True, max_length=128)
+    id = serializers.RegexField(
+        r"^[a-z0-9][a-z0-9_-]{0,127}$",
+        required=False,
+        allow_null=True,
+        error_messages={"invalid": "must be lowercase letters, digits, '-' or '_' (at most 128 characters)"},
+    )
     name = serializers.CharField(max_length=256)
     source_query = serializers.CharField()
     tags = TagsField(required=False, default=list, allow_null=True)
