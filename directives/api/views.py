@@ -6,6 +6,7 @@ import difflib
 
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -124,7 +125,7 @@ class DirectiveDetailView(APIView):
         directive = services.update_directive(directive=directive, changes=data)
         return Response(selectors.directive_payload(directive))
 
-    @extend_schema(operation_id="delete_directive")
+    @extend_schema(operation_id="delete_directive", responses=OpenApiTypes.OBJECT)
     def delete(self, request, bank_id: str, directive_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         directive = selectors.get_directive(bank=bank, directive_id=directive_id)
@@ -207,7 +208,7 @@ class MentalModelDetailView(APIView):
         model = services.update_mental_model(model=model, changes=data)
         return Response(selectors.mental_model_payload(model))
 
-    @extend_schema(operation_id="delete_mental_model")
+    @extend_schema(operation_id="delete_mental_model", responses=OpenApiTypes.OBJECT)
     def delete(self, request, bank_id: str, mental_model_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         model = selectors.get_mental_model(bank=bank, mental_model_id=mental_model_id)
@@ -216,7 +217,7 @@ class MentalModelDetailView(APIView):
 
 
 class MentalModelHistoryView(APIView):
-    @extend_schema(operation_id="get_mental_model_history")
+    @extend_schema(operation_id="get_mental_model_history", responses=OpenApiTypes.OBJECT)
     def get(self, request, bank_id: str, mental_model_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         model = selectors.get_mental_model(bank=bank, mental_model_id=mental_model_id)
@@ -240,7 +241,7 @@ class MentalModelRefreshView(APIView):
 
 
 class MentalModelClearView(APIView):
-    @extend_schema(operation_id="clear_mental_model", responses=MentalModelResponseSerializer)
+    @extend_schema(operation_id="clear_mental_model", request=None, responses=MentalModelResponseSerializer)
     def post(self, request, bank_id: str, mental_model_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         model = selectors.get_mental_model(bank=bank, mental_model_id=mental_model_id)
@@ -250,7 +251,7 @@ class MentalModelClearView(APIView):
 class MentalModelDryRunRefreshView(APIView):
     read_only_safe = True  # runs reflect and stores nothing
 
-    @extend_schema(operation_id="dry_run_refresh_mental_model")
+    @extend_schema(operation_id="dry_run_refresh_mental_model", request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, bank_id: str, mental_model_id: str):
         from directives.reflect import reflect
 
