@@ -48,6 +48,13 @@ def test_content_is_generated_by_an_async_refresh_without_an_llm(api, bank_id, m
     operation = run(created["operation_id"])
     assert operation.operation_type == "refresh_mental_model"
     assert operation.result["outcome"] == "content_written"
+    status = api.get(f"/v1/default/banks/{bank_id}/operations/{operation.pk}").json()
+    assert status["mental_model_id"] == "alice-career"
+    assert status["details"] == {
+        "operation_type": "refresh_mental_model",
+        "outcome": "content_written",
+        "failure_reason": None,
+    }
     after = get(api, bank_id, "alice-career")
     assert after["content"].startswith(EXTRACTIVE_LABEL)
     assert memory_id(memories, "Alice works at Google") in after["content"]
