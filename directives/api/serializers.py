@@ -122,6 +122,13 @@ class TriggerField(serializers.JSONField):
             problems.append("fact_types must name world, experience or observation")
         if data.get("response_schema") is not None:
             problems.extend(schema_problems(data["response_schema"]))
+        if data.get("tag_groups"):
+            from memories.tags import TagFilterError, tag_groups_filter
+
+            try:
+                tag_groups_filter(data["tag_groups"])
+            except TagFilterError as exc:
+                problems.append(f"tag_groups: {exc}")
         if problems:
             raise ValidationError(problems)
         return data

@@ -135,3 +135,41 @@ def test_reflect_and_directives_with_an_llm(hindsight_client_python, llm_api_ser
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     systems = [m["content"] for c in calls for m in c["messages"] if m["role"] == "system"]
     assert any("Always answer briefly" in s for s in systems)  # the directive reached the prompt
+
+
+def test_a_worker_with_an_llm_writes_the_mental_model_from_the_reflect_answer(
+    api_server, workers, bank_id, tmp_path, monkeypatch
+):
+    import httpx
+
+    from tests.conftest import wait_for
+
+    script = tmp_path / "worker-llm.json"
+    query = "What does Alice do for a living?"
+    answer = "## Work\nAlice is a software engineer at Google."
+    script.write_text(
+        json.dumps(
+            [
+                {"match": query, "tool_calls": [{"name": "recall", "arguments": {"query": "Alice"}}], "times": 1},
+                {"match": query, "tool_calls": [{"name": "done", "arguments": {"answer": answer}}]},
+            ]
+        )
+    )
+    monkeypatch.setenv("HINDSIGHT_LLM_REFLECT_MODEL", "hindsight-test/reflect")
+    monkeypatch.setenv("HINDSIGHT_TEST_LLM_SCRIPT", str(script))
+    workers("llm-refresh")
+    base = f"{api_server}/v1/default/banks/{bank_id}"
+    retained = httpx.post(f"{base}/memories", json={"items": [{"content": "Alice works at Google."}]}, timeout=60)
+    assert retained.status_code == 200
+    created = httpx.post(
+        f"{base}/mental-models", json={"name": "Work", "source_query": query, "id": "work"}, timeout=60
+    )
+    assert created.status_code == 200, created.text
+    model = wait_for(
+        lambda: (m := httpx.get(f"{base}/mental-models/work", timeout=30).json())["last_refreshed_at"] and m,
+        120,
+        "the worker to refresh the mental model",
+    )
+    assert model["content"] == answer
+    assert model["is_stale"] is False
+    assert [c["scope"] for c in model["reflect_response"]["trace"]["llm_calls"]] == ["agent_1", "agent_2"]

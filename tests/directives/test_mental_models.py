@@ -189,6 +189,7 @@ def test_a_refresh_of_a_deleted_model_completes_quietly(api, bank_id, memories):
         ({"name": "x", "source_query": "q", "trigger": {"mode": "sideways"}}, 422),
         ({"name": "x", "source_query": "q", "trigger": {"unknown": 1}}, 422),
         ({"name": "x"}, 422),
+        ({"name": "x", "source_query": "q", "trigger": {"tag_groups": [{"tags": ["a"], "match": "most"}]}}, 422),
     ],
 )
 def test_bad_mental_models_answer_422_and_store_nothing(api, bank_id, body, status):
