@@ -187,38 +187,126 @@ def directives_block(directives: list[Directive]) -> str:
     return "\n".join(f"{index}. {d.name}: {d.content}" for index, d in enumerate(directives, 1))
 
 
-def system_prompt(bank: Bank, request: ReflectRequest, directives: list[Directive], tool_names: list[str]) -> str:
-    """The agent's system prompt: rules first (stable, cacheable), then identity, disposition, method, reminders."""
+def prompt_blocks(
+    bank: Bank, request: ReflectRequest, directives: list[Directive], tool_names: list[str]
+) -> list[dict[str, Any]]:
+    """The system prompt as the contract's PromptBlockModel items, in order: rules first (stable, cacheable), then
+    identity, disposition, method, reminders. Inactive blocks (no directives) have empty text."""
     disposition = bank_selectors.disposition(bank)
     mission = bank_selectors.mission(bank).strip()
-    parts = [
-        "Answer the question using ONLY information returned by your tools. Never invent names, dates, numbers or "
-        "events; when the memories do not contain the answer, say so.",
+
+    def block(text: str, *, source: str = "builtin", section: str = "", heading: str = "", **extra: Any) -> dict:
+        return {
+            "text": text,
+            "source": source,
+            "field": extra.pop("field", ""),
+            "section": section,
+            "heading": heading,
+            "active": bool(text),
+            "value": extra.pop("value", None),
+            "kind": extra.pop("kind", "text"),
+            "choices": extra.pop("choices", None),
+            "editable": extra.pop("editable", False),
+        }
+
+    heading = "Directives: hard rules you MUST follow in every answer"
+    blocks = [
+        block(
+            "Answer the question using ONLY information returned by your tools. Never invent names, dates, numbers "
+            "or events; when the memories do not contain the answer, say so."
+        ),
+        block(
+            f"## {heading}\n{directives_block(directives)}" if directives else "",
+            section="directives",
+            heading=heading if directives else "",
+            kind="complex",
+        ),
+        block(
+            "## Who you are\n" + (mission or DEFAULT_ROLE),
+            source="config",
+            field="reflect_mission",
+            section="bank_identity",
+            heading="Who you are",
+            value=mission or None,
+            editable=True,
+        ),
     ]
-    if directives:
-        parts.append("## Directives: hard rules you MUST follow in every answer\n" + directives_block(directives))
-    parts.append("## Who you are\n" + (mission or DEFAULT_ROLE))
     traits = ", ".join(f"{trait}={disposition[trait]}" for trait in ("skepticism", "literalism", "empathy"))
     lines = disposition_lines(disposition)
-    parts.append(f"## Disposition ({traits}; 1-5)\n" + ("\n".join(f"- {line}" for line in lines) or "- Balanced."))
+    blocks.append(
+        block(
+            f"## Disposition ({traits}; 1-5)\n" + ("\n".join(f"- {line}" for line in lines) or "- Balanced."),
+            source="config",
+            section="disposition",
+            heading=f"Disposition ({traits}; 1-5)",
+            value=json.dumps(disposition),
+            kind="complex",
+            editable=True,
+        )
+    )
     order = [name for name in ("search_mental_models", "search_observations", "recall", "expand") if name in tool_names]
-    parts.append(
-        "## How to work\n"
-        f"- Retrieval order: {', '.join(order) or 'none available'}; mental models are standing answers, "
-        "observations consolidated knowledge, recall returns raw facts, expand shows a memory's source text.\n"
-        f"- {DEPTH[request.budget]}\n"
-        "- When memories conflict, prefer the most recently mentioned and say that they conflict.\n"
-        "- Answer in the language of the question unless a directive says otherwise.\n"
-        f"- Keep the answer under about {request.max_tokens} tokens, in markdown.\n"
-        "- Finish by calling done with your answer and the ids of the memories, observations and mental models you "
-        "used. Cite only ids your tools returned."
+    blocks.append(
+        block(
+            "## How to work\n"
+            f"- Retrieval order: {', '.join(order) or 'none available'}; mental models are standing answers, "
+            "observations consolidated knowledge, recall returns raw facts, expand shows a memory's source text.\n"
+            f"- {DEPTH[request.budget]}\n"
+            "- When memories conflict, prefer the most recently mentioned and say that they conflict.\n"
+            "- Answer in the language of the question unless a directive says otherwise.\n"
+            f"- Keep the answer under about {request.max_tokens} tokens, in markdown.\n"
+            "- Finish by calling done with your answer and the ids of the memories, observations and mental models "
+            "you used. Cite only ids your tools returned.",
+            heading="How to work",
+        )
     )
-    parts.append(
-        f"Current date and time (UTC): {timezone.now():%Y-%m-%d %H:%M}. Memory bank: {bank.name or bank.bank_id}."
+    blocks.append(
+        block(
+            f"Current date and time (UTC): {timezone.now():%Y-%m-%d %H:%M}. Memory bank: {bank.name or bank.bank_id}."
+        )
     )
-    if directives:
-        parts.append("Reminder: an answer that violates any directive above will be REJECTED.")
-    return "\n\n".join(parts)
+    blocks.append(
+        block("Reminder: an answer that violates any directive above will be REJECTED." if directives else "")
+    )
+    return blocks
+
+
+def system_prompt(bank: Bank, request: ReflectRequest, directives: list[Directive], tool_names: list[str]) -> str:
+    """The agent's system prompt: the active blocks of ``prompt_blocks``."""
+    return "\n\n".join(b["text"] for b in prompt_blocks(bank, request, directives, tool_names) if b["active"])
+
+
+def preview(*, bank: Bank) -> dict[str, Any]:
+    """The contract's PromptPreviewResponse for reflect: the agent's messages as this bank would send them for a
+    question without tags (global directives only, every tool offered)."""
+    request = ReflectRequest(query="{query}")
+    directives = selectors.applicable_directives(bank=bank, tags=None, tags_match="any")
+    tools = ["search_mental_models", "search_observations", "recall", "expand", "done"]
+    user = {
+        "text": "{query}",
+        "source": "builtin",
+        "field": "",
+        "section": "",
+        "heading": "",
+        "active": True,
+        "value": None,
+        "kind": "text",
+        "choices": None,
+        "editable": False,
+    }
+    return {
+        "messages": [
+            {"role": "system", "blocks": prompt_blocks(bank, request, directives, tools)},
+            {"role": "user", "blocks": [user]},
+        ],
+        "strategy": None,
+        "strategies": [],
+        "run_settings": [
+            {"field": f"budget_{name}", "value": json.dumps(vars(budget)), "kind": "complex", "editable": False}
+            for name, budget in BUDGETS.items()
+        ],
+        "response_schema": None,
+        "skipped_reason": None,
+    }
 
 
 def user_prompt(request: ReflectRequest) -> str:

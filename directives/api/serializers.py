@@ -364,3 +364,10 @@ class ReflectResponseSerializer(serializers.Serializer):
     structured_output_error = serializers.CharField(allow_null=True, required=False)
     usage = TokenUsageSerializer(allow_null=True)
     trace = ReflectTraceSerializer(allow_null=True)
+
+
+class PromptPreviewRequestSerializer(serializers.Serializer):
+    operation = serializers.ChoiceField(
+        choices=("retain", "consolidation", "reflect"), required=False, default="retain"
+    )
+    strategy = serializers.CharField(required=False, allow_null=True, allow_blank=True)

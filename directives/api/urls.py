@@ -7,6 +7,7 @@ MODEL = f"{BANK}/mental-models/<str:mental_model_id>"
 
 urlpatterns = [
     path(f"{BANK}/reflect", views.ReflectView.as_view(), name="reflect"),
+    path(f"{BANK}/prompts/preview", views.PromptPreviewView.as_view(), name="prompt-preview"),
     path(f"{BANK}/directives", views.DirectiveListView.as_view(), name="directive-list"),
     path(f"{BANK}/directives/<str:directive_id>", views.DirectiveDetailView.as_view(), name="directive-detail"),
     path(f"{BANK}/mental-models", views.MentalModelListView.as_view(), name="mental-model-list"),

@@ -27,6 +27,7 @@ from directives.api.serializers import (
     MentalModelListQuerySerializer,
     MentalModelListResponseSerializer,
     MentalModelResponseSerializer,
+    PromptPreviewRequestSerializer,
     ReflectRequestSerializer,
     ReflectResponseSerializer,
     RefreshMentalModelRequestSerializer,
@@ -35,6 +36,7 @@ from directives.api.serializers import (
     to_reflect_request,
 )
 from hindsight_site.api.parsing import parse_body, parse_query
+from hindsight_site.errors import DomainError
 
 TAGS_PARAMETER = OpenApiParameter("tags", str, many=True, required=False, description="Filter by tags (repeated).")
 
@@ -327,3 +329,21 @@ class MentalModelDryRunRefreshView(APIView):
                 "warnings": [],
             }
         )
+
+
+class NotImplementedYet(DomainError):
+    status_code = 501
+
+
+class PromptPreviewView(APIView):
+    read_only_safe = True  # renders prompts, stores nothing
+
+    @extend_schema(operation_id="preview_prompt", request=PromptPreviewRequestSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, bank_id: str):
+        from directives.reflect import preview
+
+        data = parse_body(request, PromptPreviewRequestSerializer) if request.data else {"operation": "retain"}
+        bank = bank_selectors.get_bank(bank_id=bank_id)
+        if data["operation"] != "reflect":
+            raise NotImplementedYet(f"Prompt preview is implemented for reflect only, not {data['operation']}")
+        return Response(preview(bank=bank))

@@ -305,3 +305,26 @@ def test_structured_output_that_never_matches_is_reported_not_invented(api, bank
     body = reflect(api, bank_id, "Where does Alice work?", response_schema=SCHEMA)
     assert body["structured_output"] is None
     assert "does not match the schema" in body["structured_output_error"]
+
+
+# --- prompt preview ---------------------------------------------------------------------------------------------
+
+
+def test_the_reflect_prompt_preview_shows_mission_disposition_and_directives_as_blocks(api, bank_id, memories):
+    api.patch(
+        f"/v1/default/banks/{bank_id}/config",
+        {"updates": {"reflect_mission": "I coach Alice.", "disposition_empathy": 5}},
+        format="json",
+    )
+    create_directive(api, bank_id, "Polite", "Always be polite.")
+    response = api.post(f"/v1/default/banks/{bank_id}/prompts/preview", {"operation": "reflect"}, format="json")
+    assert response.status_code == 200, response.json()
+    system, user = response.json()["messages"]
+    blocks = {b["section"]: b for b in system["blocks"] if b["section"]}
+    assert "I coach Alice." in blocks["bank_identity"]["text"]
+    assert blocks["bank_identity"]["field"] == "reflect_mission" and blocks["bank_identity"]["editable"] is True
+    assert DISPOSITION_RULES["empathy"]["high"] in blocks["disposition"]["text"]
+    assert "Always be polite." in blocks["directives"]["text"] and blocks["directives"]["active"] is True
+    assert user["blocks"][0]["text"] == "{query}"
+    other = api.post(f"/v1/default/banks/{bank_id}/prompts/preview", {"operation": "retain"}, format="json")
+    assert other.status_code == 501
