@@ -140,13 +140,28 @@ def newest_memory_in_scope(model: MentalModel) -> datetime | None:
 def is_stale(model: MentalModel) -> bool:
     """True when memories in the model's scope were written after the content was generated (or it never was and
     there are memories to write it from)."""
-    units = _scope_units(model)
-    if model.last_memory_seen_at is None:
-        return units.exists()
-    return units.filter(updated_at__gt=model.last_memory_seen_at).exists()
+    return staleness([model])[model.pk]
 
 
-def mental_model_payload(model: MentalModel, *, detail: str = "full", bank_id: str | None = None) -> dict[str, Any]:
+def staleness(models: list[MentalModel]) -> dict[int, bool]:
+    """``is_stale`` for many models with one query per distinct scope (most models of a bank share one), not one
+    per model."""
+    newest_by_scope: dict[str, datetime | None] = {}
+    stale = {}
+    for model in models:
+        scope = refresh_scope(model)
+        key = repr((scope["tags"], scope["tags_match"], scope["fact_types"]))
+        if key not in newest_by_scope:
+            newest_by_scope[key] = newest_memory_in_scope(model)
+        newest = newest_by_scope[key]
+        seen = model.last_memory_seen_at
+        stale[model.pk] = newest is not None and (seen is None or newest > seen)
+    return stale
+
+
+def mental_model_payload(
+    model: MentalModel, *, detail: str = "full", bank_id: str | None = None, stale: bool | None = None
+) -> dict[str, Any]:
     """The contract's MentalModelResponse; ``detail`` opts into content (``content``) and the stored reflect
     response (``full``)."""
     trigger = {"refresh_after_consolidation": False, "mode": "full", **(model.trigger or {})}
@@ -168,7 +183,7 @@ def mental_model_payload(model: MentalModel, *, detail: str = "full", bank_id: s
         "created_at": iso(model.created_at),
         "is_knowledge_page": False,
         "reflect_response": model.reflect_response if detail == "full" else None,
-        "is_stale": is_stale(model),
+        "is_stale": is_stale(model) if stale is None else stale,
     }
 
 

@@ -154,9 +154,10 @@ class MentalModelListView(APIView):
             limit=query["limit"],
             offset=query["offset"],
         )
+        stale = selectors.staleness(items)
         return Response(
             {
-                "items": [selectors.mental_model_payload(m, detail=query["detail"]) for m in items],
+                "items": [selectors.mental_model_payload(m, detail=query["detail"], stale=stale[m.pk]) for m in items],
                 "total": total,
                 "limit": query["limit"],
                 "offset": query["offset"],
