@@ -208,6 +208,8 @@ def run_refresh_operation(operation: Operation, worker_id: str) -> None:
         MentalModel.objects.filter(pk=model.pk).update(last_refresh_failed_at=timezone.now())
         raise
     content = response["text"].strip()
+    if not (model.trigger or {}).get("keep_trace"):
+        response = {**response, "trace": None}  # the trace is kept only when the trigger asks (keep_trace)
     vector, model_id = _embedding(model, content)
     with transaction.atomic():
         operations.fence(operation, worker_id)

@@ -162,7 +162,9 @@ def test_a_worker_with_an_llm_writes_the_mental_model_from_the_reflect_answer(
     retained = httpx.post(f"{base}/memories", json={"items": [{"content": "Alice works at Google."}]}, timeout=60)
     assert retained.status_code == 200
     created = httpx.post(
-        f"{base}/mental-models", json={"name": "Work", "source_query": query, "id": "work"}, timeout=60
+        f"{base}/mental-models",
+        json={"name": "Work", "source_query": query, "id": "work", "trigger": {"keep_trace": True}},
+        timeout=60,
     )
     assert created.status_code == 200, created.text
     model = wait_for(

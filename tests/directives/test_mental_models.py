@@ -61,6 +61,7 @@ def test_content_is_generated_by_an_async_refresh_without_an_llm(api, bank_id, m
     assert after["is_stale"] is False
     assert after["last_refreshed_at"] and after["last_memory_seen_at"]
     assert after["reflect_response"]["based_on"]["memories"]
+    assert after["reflect_response"]["trace"] is None  # kept only with trigger.keep_trace
     assert after["trigger"] == {"refresh_after_consolidation": False, "mode": "full"}
     listed = api.get(url(bank_id)).json()
     assert listed["total"] == 1
