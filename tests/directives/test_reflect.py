@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from directives import reflect as reflect_module
-from directives.reflect import BUDGETS, DISPOSITION_RULES, EXTRACTIVE_LABEL, ReflectBudget
+from directives.prompts import DEFAULT_ROLE, DISPOSITION_RULES
+from directives.reflect import BUDGETS, EXTRACTIVE_LABEL, ReflectBudget
 from tests.directives.conftest import memory_id, reflect, tool
 
 pytestmark = pytest.mark.django_db
@@ -208,7 +208,7 @@ def test_a_default_bank_is_balanced_and_uses_the_default_role(api, bank_id, memo
     scripted.push(tool_calls=[tool("done", answer="ok")])
     reflect(api, bank_id, "How is Alice doing?")
     system = scripted.calls[0].system
-    assert reflect_module.DEFAULT_ROLE in system
+    assert DEFAULT_ROLE in system
     assert "skepticism=3, literalism=3, empathy=3" in system
     assert not any(rule in system for rules in DISPOSITION_RULES.values() for rule in rules.values())
 
