@@ -32,7 +32,14 @@ class MentalModelAdmin(admin.ModelAdmin):
     raw_id_fields = ["bank"]
     list_select_related = ["bank"]
     exclude = ["embedding"]
-    readonly_fields = ["embedding_model", "last_refreshed_at", "last_memory_seen_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "embedding_model",
+        "last_refreshed_at",
+        "last_memory_seen_at",
+        "last_refresh_failed_at",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [MentalModelHistoryInline]
 
 

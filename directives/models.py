@@ -64,6 +64,8 @@ class MentalModel(models.Model):
     last_refreshed_source_query = models.TextField(blank=True, default="")
     # Freshness watermark: the newest memory in scope when the content was generated; newer ones make it stale.
     last_memory_seen_at = models.DateTimeField(null=True, blank=True)
+    # Set when the latest refresh failed, cleared by the next success; automatic refreshes skip failing models.
+    last_refresh_failed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

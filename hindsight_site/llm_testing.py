@@ -19,7 +19,8 @@ Script file format, a JSON list of rules tried in order::
 value (sent as its JSON text); ``tool_calls`` items are ``{"name", "arguments", "id"?}``; ``error`` is one of
 ``ERRORS``; ``times`` limits how often a rule answers (counted per process; unlimited when absent); optional
 ``finish_reason`` and ``usage`` (``prompt_tokens``, ``completion_tokens``, ``cached_tokens``, ``reasoning_tokens``)
-override the defaults. In-process pushes are tried first and answer once unless given ``times``.
+override the defaults; ``delay`` (seconds) makes the answer slow, to test timeouts. In-process pushes are tried
+first and answer once unless given ``times``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,7 @@ class Rule:
     times: int | None = None
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
+    delay: float | None = None
     used: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +97,17 @@ class Rule:
     def from_json(cls, data: Any, where: str) -> Rule:
         if not isinstance(data, dict):
             raise ValueError(f"{where}: a rule must be an object")
-        unknown = set(data) - {"match", "response", "tool_calls", "error", "message", "times", "finish_reason", "usage"}
+        unknown = set(data) - {
+            "match",
+            "response",
+            "tool_calls",
+            "error",
+            "message",
+            "times",
+            "finish_reason",
+            "usage",
+            "delay",
+        }
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         try:
@@ -175,6 +188,7 @@ class ScriptedLLM(CustomLLM):
         times: int = 1,
         finish_reason: str | None = None,
         usage: dict[str, int] | None = None,
+        delay: float | None = None,
     ) -> None:
         """Queue one answer: ``response`` (a string, or any JSON value sent as JSON), tool calls, or an error."""
         rule = Rule(
@@ -186,6 +200,7 @@ class ScriptedLLM(CustomLLM):
             times=times,
             finish_reason=finish_reason,
             usage=usage,
+            delay=delay,
         )
         with self._lock:
             self._queue.append(rule)
@@ -289,6 +304,8 @@ class ScriptedLLM(CustomLLM):
         )
         self._record(call)
         rule = self._pick(call.user, model)
+        if rule.delay:
+            time.sleep(rule.delay)
         if rule.error:
             _raise_scripted_error(rule, model)
         if rule.response is None or isinstance(rule.response, str):

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("hindsight_site.api.urls")),
     path("", include("banks.api.urls")),
     path("", include("memories.api.urls")),
+    path("", include("directives.api.urls")),
     # Contract routes we do not offer answer 501 with a detail (after every served route).
     path("", include("hindsight_site.api.unserved")),
     path("admin/", admin.site.urls),

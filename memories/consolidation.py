@@ -336,11 +336,11 @@ def _finish(run: _Run, result: dict[str, Any], *, follow_up: bool, scopes=None) 
 
 
 def _after_consolidation(bank: Bank) -> None:
-    """Runs once after every consolidation run that changed observations, outside any transaction.
+    """Runs once after every consolidation run that changed observations, outside any transaction: mental models
+    whose trigger asks for it are queued for a refresh."""
+    from directives.services import refresh_mental_models_after_consolidation
 
-    COORDINATOR WIRING POINT: call ``directives.services.refresh_mental_models_after_consolidation(bank=bank)``
-    here (mental models whose trigger asks to refresh after consolidation). It is not on this branch.
-    """
+    refresh_mental_models_after_consolidation(bank=bank)
 
 
 def _pending_facts(bank: Bank, requested: list[list[str]] | None, limit: int) -> list[_Fact]:

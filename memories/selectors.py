@@ -87,8 +87,8 @@ def operation_list_item(operation: Operation) -> dict[str, Any]:
         "items_count": _items_count(operation),
         "document_id": _document_id(operation),
         "filename": None,
-        "mental_model_id": None,
-        "details": None,
+        "mental_model_id": _payload_mental_model_id(operation),
+        "details": _refresh_details(operation),
         "created_at": iso(operation.created_at),
         "updated_at": iso(operation.updated_at),
         "status": operation.status,
@@ -114,6 +114,28 @@ def list_operations(
     return [operation_list_item(operation) for operation in page], total
 
 
+def _payload_mental_model_id(operation: Operation) -> str | None:
+    if operation.operation_type != "refresh_mental_model" or not isinstance(operation.payload, dict):
+        return None
+    return operation.payload.get("mental_model_id")
+
+
+def _refresh_details(operation: Operation) -> dict[str, Any] | None:
+    """RefreshMentalModelOperationDetails, once a mental-model refresh has an outcome."""
+    if operation.operation_type != "refresh_mental_model":
+        return None
+    outcome = (operation.result or {}).get("outcome")
+    if operation.status == "failed":
+        return {
+            "operation_type": "refresh_mental_model",
+            "outcome": "refresh_failed_error",
+            "failure_reason": "unexpected_error",
+        }
+    if outcome in ("content_written", "content_unchanged"):
+        return {"operation_type": "refresh_mental_model", "outcome": outcome, "failure_reason": None}
+    return None
+
+
 def operation_status(operation: Operation, *, include_payload: bool = False) -> dict[str, Any]:
     children = list(operation.children.order_by("created_at", "id"))
     return {
@@ -122,7 +144,7 @@ def operation_status(operation: Operation, *, include_payload: bool = False) -> 
         "status": operation.status,
         "operation_type": operation.operation_type,
         "task_type": operation.operation_type,
-        "mental_model_id": None,
+        "mental_model_id": _payload_mental_model_id(operation),
         "created_at": iso(operation.created_at),
         "updated_at": iso(operation.updated_at),
         "completed_at": iso(operation.completed_at),
@@ -131,7 +153,7 @@ def operation_status(operation: Operation, *, include_payload: bool = False) -> 
         "next_retry_at": iso(operation.next_attempt_at),
         "progress": _progress(operation),
         "result_metadata": operation.result or {},
-        "details": None,
+        "details": _refresh_details(operation),
         "child_operations": [
             {
                 "operation_id": str(child.pk),

@@ -42,6 +42,7 @@ UNSERVED: tuple[tuple[str, str], ...] = (
     (f"{BANK}/audit-logs/<str:log_id>", "Audit logs"),
     (f"{BANK}/llm-requests", "LLM request tracing"),
     (f"{BANK}/llm-requests/stats", "LLM request tracing"),
+    (f"{BANK}/consolidation-strategies/preview", "Consolidation strategies"),
 )
 
 
