@@ -1,8 +1,10 @@
 """Retain throughput into one bank growing to 100,000 memory units, over HTTP against ``manage.py serve``.
 
 Offline extractor, local embeddings (the defaults). The first half is retained synchronously, the second half
-asynchronously (the worker does the work); each prints units/s and items/s per 10,000 units, then the peak RSS of the
-web server and of the worker (each summed over its process tree).
+asynchronously (the worker does the work); each prints units/s and items/s per 10,000 units and the CPU time each
+part of the server spent per unit (web server, worker, PostgreSQL: core-milliseconds per unit, which a shared machine
+disturbs far less than wall-clock rates), then the peak RSS of the web server, the worker and PostgreSQL (each summed
+over its process tree) and the load average, so a reader knows how busy the machine was.
 
     .venv/bin/python bench/retain.py                 # 100,000 units
     .venv/bin/python bench/retain.py --units 20000   # a quicker look
@@ -59,6 +61,41 @@ def make_item(rng: random.Random, index: int, sentences: int) -> dict:
     }
 
 
+def load_average() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def tree_cpu(root: psutil.Process) -> float:
+    """CPU seconds used by a process tree so far: live processes, plus the children they have already reaped."""
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+class CpuMeter:
+    """CPU seconds per process tree between ``start`` and ``report``, printed as core-ms per unit."""
+
+    def __init__(self, roots: dict[str, psutil.Process]):
+        self.roots = roots
+        self.started: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.started = {name: tree_cpu(root) for name, root in self.roots.items()}
+
+    def report(self, units: int) -> None:
+        spent = {name: tree_cpu(root) - self.started[name] for name, root in self.roots.items()}
+        total = sum(spent.values())
+        parts = ", ".join(f"{name} {seconds / units * 1000:.2f}" for name, seconds in spent.items())
+        cores = os.cpu_count() or 1
+        print(
+            f"CPU per unit (core-ms): {parts}; total {total / units * 1000:.2f}, so {cores} cores fully used by the "
+            f"server alone would retain at most {cores * units / total:.0f} units/s"
+        )
+
+
 class RssSampler(threading.Thread):
     """Peak resident memory of each process tree, sampled every 0.25 s."""
 
@@ -78,6 +115,9 @@ class RssSampler(threading.Thread):
                     continue
                 self.peaks[name] = max(self.peaks[name], total)
 
+    def summary(self) -> str:
+        return "peak RSS (process trees): " + ", ".join(f"{n} {p / 2**20:.0f} MiB" for n, p in self.peaks.items())
+
 
 def find_children(serve: psutil.Process) -> dict[str, psutil.Process]:
     found = {}
@@ -85,7 +125,7 @@ def find_children(serve: psutil.Process) -> dict[str, psutil.Process]:
         cmdline = " ".join(child.cmdline())
         if "gunicorn" in cmdline:
             found["web server"] = child
-        elif "celery" in cmdline:
+        elif "celery" in cmdline and " worker" in cmdline:  # not beat, the reaper's clock
             found["worker"] = child
         elif "postgres" in cmdline:
             found["postgres"] = child
@@ -112,10 +152,12 @@ def main() -> None:
         roots = find_children(psutil.Process(serve.pid))
         sampler = RssSampler({name: roots[name] for name in ("web server", "worker", "postgres") if name in roots})
         sampler.start()
-        run(base, args)
+        print(f"load average before: {load_average()} (1/5/15 min), {os.cpu_count()} CPUs")
+        run(base, args, CpuMeter(sampler.roots), sampler)
         sampler.stop.set()
         sampler.join()
-        print("\npeak RSS (process trees): " + ", ".join(f"{n} {p / 2**20:.0f} MiB" for n, p in sampler.peaks.items()))
+        print("\n" + sampler.summary())
+        print(f"load average after: {load_average()} (1/5/15 min)")
 
 
 @contextlib.contextmanager
@@ -145,7 +187,7 @@ def serving(home: Path, port: int):
         serve.wait(120)
 
 
-def run(base: str, args) -> None:
+def run(base: str, args, meter: CpuMeter, sampler: RssSampler) -> None:
     rng = random.Random(7)
     bank = "bench-retain"
     items_needed = args.units // args.sentences
@@ -164,6 +206,7 @@ def run(base: str, args) -> None:
     window_start, window_units, window_items, latencies = time.perf_counter(), count_units_safe(base, bank), 0, []
     start_units = window_units
     sync_started = time.perf_counter()
+    meter.start()
 
     def post(batch):
         started = time.perf_counter()
@@ -189,12 +232,18 @@ def run(base: str, args) -> None:
                 window_start, window_units, window_items, latencies = time.perf_counter(), units, 0, []
     sync_units = count_units(base, bank) - start_units
     sync_seconds = time.perf_counter() - sync_started
-    print(f"sync overall: {sync_units / sync_seconds:.0f} units/s, median of windows {statistics.median(rates):.0f}")
+    print(
+        f"sync overall: {sync_units / sync_seconds:.0f} units/s, {half * args.batch / sync_seconds:.1f} items/s; "
+        f"median of windows {statistics.median(rates):.0f} units/s"
+    )
+    meter.report(sync_units)
+    print(f"{sampler.summary()} so far; load average {load_average()}")
 
     # --- async half: submit everything, then wait for the worker ----------------------------------------------
     print("\nasync (submitted at once; the worker drains the queue)")
     before = count_units(base, bank)
     started = time.perf_counter()
+    meter.start()
     operation_ids = []
     for batch in requests[half:]:
         response = client.post(f"/v1/default/banks/{bank}/memories", json={"items": batch, "async": True})
@@ -220,6 +269,7 @@ def run(base: str, args) -> None:
     async_units = count_units(base, bank) - before
     async_items = (len(requests) - half) * args.batch
     print(f"async overall: {async_units / seconds:.0f} units/s, {async_items / seconds:.1f} items/s")
+    meter.report(async_units)
     print(f"bank now holds {count_units(base, bank):,} memory units")
 
 

@@ -206,7 +206,15 @@ class LocalOnnxProvider:
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         self._load()
-        encodings = self._tokenizer.encode_batch([text[:MAX_INPUT_CHARS] for text in texts])
+        # The same text twice in one call (a repeated fact) is run through the model once.
+        unique: dict[str, int] = {}
+        positions = [unique.setdefault(text[:MAX_INPUT_CHARS], len(unique)) for text in texts]
+        if len(unique) < len(texts):
+            return self._embed_unique(list(unique))[positions]
+        return self._embed_unique(list(unique))
+
+    def _embed_unique(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
         # Batches of similar lengths pad little; padding never changes a text's vector (the mask hides it), only
         # the time spent.
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
@@ -224,6 +232,12 @@ class LocalOnnxProvider:
         if not texts:
             return []
         return self._embed(texts).tolist()
+
+    def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
+        """``embed_documents`` as a float32 matrix (one row per text), for callers that keep it in numpy."""
+        if not texts:
+            return np.zeros((0, self.dimensions or EMBEDDING_DIMENSIONS), dtype=np.float32)
+        return self._embed(texts)
 
     def embed_query(self, text: str) -> list[float]:
         """The unit vector of one text (the model is symmetric: queries and documents embed alike)."""

@@ -111,6 +111,29 @@ def test_every_text_embeds_the_same_alone_as_in_a_batch_in_input_order(local):
     assert np.abs(batch[0] - batch[1]).max() > 1e-3
 
 
+def test_repeated_texts_embed_once_and_come_back_in_input_order(local, monkeypatch):
+    texts = ["Alice moved to Lyon.", "Bob likes tea.", "Alice moved to Lyon.", "", "Bob likes tea.", ""]
+    seen: list[int] = []
+    run = local._run
+    monkeypatch.setattr(local, "_run", lambda encodings: seen.append(len(encodings)) or run(encodings))
+    vectors = np.asarray(local.embed_documents(texts))
+    assert sum(seen) == 3  # three distinct texts reach the model
+    assert vectors.shape == (6, 384)
+    assert np.array_equal(vectors[0], vectors[2]) and np.array_equal(vectors[1], vectors[4])
+    assert np.array_equal(vectors[3], vectors[5])
+    for i, text in enumerate(texts):
+        assert np.abs(vectors[i] - np.asarray(local.embed_query(text))).max() < 1e-5, i
+    assert np.abs(vectors[0] - vectors[1]).max() > 1e-3
+
+
+def test_the_array_form_is_the_list_form_as_float32(local):
+    texts = [f"Fact {i}: Carol visited Kyoto with Hiro." + " again" * (i % 5) for i in range(70)]
+    matrix = local.embed_documents_array(texts)
+    assert matrix.dtype == np.float32 and matrix.shape == (70, 384)
+    assert np.array_equal(matrix, np.asarray(local.embed_documents(texts), dtype=np.float32))
+    assert local.embed_documents_array([]).shape == (0, 384)
+
+
 def test_an_empty_list_embeds_to_an_empty_list(local):
     assert local.embed_documents([]) == []
 
