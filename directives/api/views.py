@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from banks import selectors as bank_selectors
 from banks import services as bank_services
+from banks.api.serializers import DeleteResponseSerializer
 from banks.models import Bank
 from directives import selectors, services
 from directives.api.serializers import (
@@ -127,7 +128,7 @@ class DirectiveDetailView(APIView):
         directive = services.update_directive(directive=directive, changes=data)
         return Response(selectors.directive_payload(directive))
 
-    @extend_schema(operation_id="delete_directive", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="delete_directive", responses={200: DeleteResponseSerializer})
     def delete(self, request, bank_id: str, directive_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         directive = selectors.get_directive(bank=bank, directive_id=directive_id)
@@ -211,7 +212,7 @@ class MentalModelDetailView(APIView):
         model = services.update_mental_model(model=model, changes=data)
         return Response(selectors.mental_model_payload(model))
 
-    @extend_schema(operation_id="delete_mental_model", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="delete_mental_model", responses={200: DeleteResponseSerializer})
     def delete(self, request, bank_id: str, mental_model_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         model = selectors.get_mental_model(bank=bank, mental_model_id=mental_model_id)
