@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from hindsight_site.api.parsing import MAX_OFFSET
+
 # CreateBankRequest fields that are per-bank configuration; they go through the configuration registry.
 CREATE_BANK_CONFIG_FIELDS = (
     "reflect_mission",
@@ -75,7 +77,7 @@ class BankConfigUpdateSerializer(serializers.Serializer):
 class BankListQuerySerializer(serializers.Serializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=255)
     limit = serializers.IntegerField(required=False, min_value=0, max_value=1000, default=100)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
 class BankProfileResponseSerializer(serializers.Serializer):

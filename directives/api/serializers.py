@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from hindsight_site.api.parsing import MAX_OFFSET
 from memories.tags import TAGS_MATCH_MODES
 
 BUDGET_CHOICES = ("low", "mid", "high")
@@ -50,7 +51,7 @@ class DirectiveListQuerySerializer(serializers.Serializer):
     tags_match = serializers.ChoiceField(choices=("any", "all", "exact"), required=False, default="any")
     active_only = serializers.BooleanField(required=False, default=True)
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
 class DirectiveResponseSerializer(serializers.Serializer):
@@ -164,7 +165,7 @@ class MentalModelListQuerySerializer(serializers.Serializer):
     tags_match = serializers.ChoiceField(choices=("any", "all", "exact"), required=False, default="any")
     detail = serializers.ChoiceField(choices=("metadata", "content", "full"), required=False, default="metadata")
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
     exclude_knowledge_pages = serializers.BooleanField(required=False, default=False)
 
 
