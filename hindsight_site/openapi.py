@@ -61,8 +61,26 @@ ERROR_RESPONSES = {
 }
 
 
+def _drop_empty_alternatives(node):
+    """``{"oneOf": [{}, {"type": "null"}]}`` (what a nullable JSONField becomes) rejects null, which matches both
+    alternatives; an empty schema already allows anything, null included, so the union collapses to ``{}``."""
+    if isinstance(node, dict):
+        for key in ("oneOf", "anyOf"):
+            options = node.get(key)
+            if isinstance(options, list) and any(option == {} for option in options):
+                del node[key]
+        for value in node.values():
+            _drop_empty_alternatives(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_empty_alternatives(value)
+    return node
+
+
 def add_error_responses(result: dict, generator, request, public) -> dict:
-    """drf-spectacular postprocessing hook: declare the one error envelope on every API operation."""
+    """drf-spectacular postprocessing hook: declare the one error envelope on every API operation (and collapse
+    unions with an unconstrained alternative, see ``_drop_empty_alternatives``)."""
+    _drop_empty_alternatives(result)
     result.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
     ref = {"$ref": "#/components/schemas/ErrorResponse"}
     for path, operations in result.get("paths", {}).items():

@@ -221,3 +221,19 @@ def test_every_operation_declares_the_error_envelope(ours):
         for code in ("404", "422"):
             schema = _json_schema(operation["responses"][code]["content"])
             assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, code)
+
+
+def _walk(node):
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    for child in children:
+        yield from _walk(child)
+
+
+def test_no_union_has_an_unconstrained_alternative(ours):
+    # Found by schemathesis: {"oneOf": [{}, {"type": "null"}]} rejects null (it matches both), so a document whose
+    # observation_scopes were null violated our own schema.
+    for node in _walk(ours):
+        if isinstance(node, dict):
+            for key in ("oneOf", "anyOf"):
+                assert {} not in node.get(key, []), node
