@@ -372,3 +372,11 @@ class PromptPreviewRequestSerializer(serializers.Serializer):
         choices=("retain", "consolidation", "reflect"), required=False, default="retain"
     )
     strategy = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+
+class MentalModelHistoryEntrySerializer(serializers.Serializer):
+    """One earlier version of a mental model (``GET …/mental-models/{id}/history`` answers a list, newest first)."""
+
+    previous_content = serializers.CharField(allow_null=True, allow_blank=True)
+    source_query = serializers.CharField(allow_null=True, allow_blank=True)
+    changed_at = serializers.CharField(allow_null=True)

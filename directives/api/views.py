@@ -25,6 +25,7 @@ from directives.api.serializers import (
     DirectiveListResponseSerializer,
     DirectiveResponseSerializer,
     MentalModelDetailQuerySerializer,
+    MentalModelHistoryEntrySerializer,
     MentalModelListQuerySerializer,
     MentalModelListResponseSerializer,
     MentalModelResponseSerializer,
@@ -221,7 +222,9 @@ class MentalModelDetailView(APIView):
 
 
 class MentalModelHistoryView(APIView):
-    @extend_schema(operation_id="get_mental_model_history", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="get_mental_model_history", responses={200: MentalModelHistoryEntrySerializer(many=True)}
+    )
     def get(self, request, bank_id: str, mental_model_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         model = selectors.get_mental_model(bank=bank, mental_model_id=mental_model_id)

@@ -237,3 +237,11 @@ def test_no_union_has_an_unconstrained_alternative(ours):
         if isinstance(node, dict):
             for key in ("oneOf", "anyOf"):
                 assert {} not in node.get(key, []), node
+
+
+def test_mental_model_history_is_declared_as_the_list_it_is(ours):
+    # Found by schemathesis: the route answers a list, the document said an object.
+    operation = ours["paths"]["/v1/default/banks/{bank_id}/mental-models/{mental_model_id}/history"]["get"]
+    schema = _json_schema(operation["responses"]["200"]["content"])
+    assert schema["type"] == "array"
+    assert set(_properties(ours, schema["items"])) == {"previous_content", "source_query", "changed_at"}
