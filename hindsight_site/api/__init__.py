@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -64,6 +65,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response({"detail": f"The request body is not valid JSON: {exc.detail}"}, status=400)
     if isinstance(exc, Http404):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, DataError):
+        # A value PostgreSQL cannot hold (a NUL character in text, a number beyond its column) reached the
+        # database: the client's input, refused whole (the request's transaction rolled back).
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        return Response(
+            {"detail": f"A value in the request cannot be stored: {reason}."}, status=status.HTTP_400_BAD_REQUEST
+        )
     if isinstance(exc, exceptions.APIException):
         headers = {}
         if getattr(exc, "wait", None):

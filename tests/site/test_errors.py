@@ -94,3 +94,24 @@ def test_an_unacceptable_accept_header_still_gets_a_json_error(client, bank):
     response = client.get(f"{BANK}/config", HTTP_ACCEPT="application/xml")
     assert response.status_code == 406
     assert _detail(response)
+
+
+def test_a_nul_character_in_a_query_tag_is_a_400_not_a_500(client, bank):
+    # Found by schemathesis: PostgreSQL text cannot hold NUL, and the directive list's tag filter reached it.
+    response = client.get(f"{BANK}/directives", {"tags": "a\x00b"})
+    assert response.status_code == 400, response.content
+    assert "NUL" in _detail(response)
+
+
+def test_a_nul_character_in_an_imported_template_is_a_400_and_nothing_is_stored(client, bank):
+    # Found by schemathesis: a mental model tag with a NUL character in a bank template.
+    from directives.models import MentalModel
+
+    manifest = {
+        "version": "1",
+        "mental_models": [{"id": "m1", "name": "Team", "source_query": "Who?", "tags": ["ok", "bad\x00tag"]}],
+    }
+    response = client.post(f"{BANK}/import", manifest, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "NUL" in _detail(response)
+    assert not MentalModel.objects.filter(bank__bank_id="errs").exists()
