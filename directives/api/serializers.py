@@ -380,3 +380,40 @@ class MentalModelHistoryEntrySerializer(serializers.Serializer):
     previous_content = serializers.CharField(allow_null=True, allow_blank=True)
     source_query = serializers.CharField(allow_null=True, allow_blank=True)
     changed_at = serializers.CharField(allow_null=True)
+
+
+# --- prompt preview (the wire shape of POST …/prompts/preview, as the contract's PromptPreviewResponse) ---
+
+
+class PromptBlockModelSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True)
+    source = serializers.ChoiceField(choices=["config", "builtin"])
+    field = serializers.CharField(required=False, allow_blank=True)
+    section = serializers.CharField(required=False, allow_blank=True)
+    heading = serializers.CharField(required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+    value = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    kind = serializers.ChoiceField(choices=["text", "boolean", "choice", "complex"])
+    choices = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False, allow_null=True)
+    editable = serializers.BooleanField(required=False)
+
+
+class PromptMessageModelSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user"])
+    blocks = PromptBlockModelSerializer(many=True, required=False)
+
+
+class RunSettingModelSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_blank=True)
+    value = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    kind = serializers.ChoiceField(choices=["text", "boolean", "choice", "complex"])
+    editable = serializers.BooleanField(required=False)
+
+
+class PromptPreviewResponseSerializer(serializers.Serializer):
+    messages = PromptMessageModelSerializer(many=True, required=False)
+    strategy = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    strategies = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
+    run_settings = RunSettingModelSerializer(many=True, required=False)
+    response_schema = serializers.DictField(required=False, allow_null=True)
+    skipped_reason = serializers.CharField(required=False, allow_null=True, allow_blank=True)

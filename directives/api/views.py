@@ -30,6 +30,7 @@ from directives.api.serializers import (
     MentalModelListResponseSerializer,
     MentalModelResponseSerializer,
     PromptPreviewRequestSerializer,
+    PromptPreviewResponseSerializer,
     ReflectRequestSerializer,
     ReflectResponseSerializer,
     RefreshMentalModelRequestSerializer,
@@ -343,7 +344,11 @@ class NotImplementedYet(DomainError):
 class PromptPreviewView(APIView):
     read_only_safe = True  # renders prompts, stores nothing
 
-    @extend_schema(operation_id="preview_prompt", request=PromptPreviewRequestSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="preview_prompt",
+        request=PromptPreviewRequestSerializer,
+        responses=PromptPreviewResponseSerializer,
+    )
     def post(self, request, bank_id: str):
         from directives.reflect import preview
 

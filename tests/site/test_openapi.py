@@ -23,9 +23,6 @@ ALLOWED_DIFFERENCES: dict[tuple[str, str, str], str] = {
     ("get", "/v1/default/chunks/{chunk_id}", "response"): (
         "This server stores no attachments, so chunks carry no optional `attachments` list."
     ),
-    ("post", "/v1/default/banks/{bank_id}/prompts/preview", "response"): (
-        "Declared as a free-form object: the preview's blocks are described in README, not yet as a serializer."
-    ),
     ("post", "/v1/default/banks/{bank_id}/mental-models/{mental_model_id}/dry-run-refresh", "response"): (
         "Declared as a free-form object: we run full refreshes only, so the delta fields are never filled."
     ),
