@@ -115,3 +115,16 @@ def test_a_nul_character_in_an_imported_template_is_a_400_and_nothing_is_stored(
     assert response.status_code == 400, response.content
     assert "NUL" in _detail(response)
     assert not MentalModel.objects.filter(bank__bank_id="errs").exists()
+
+
+def test_a_host_the_server_does_not_answer_for_is_a_json_400(client):
+    response = client.get("/v1/default/banks", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert "Host" in _detail(response)
+
+
+def test_a_body_beyond_the_upload_limit_is_a_413_saying_so_not_a_500(client, bank, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client.post(f"{BANK}/memories/recall", {"query": "x" * 5000}, content_type="application/json")
+    assert response.status_code == 413, response.content
+    assert "1000 bytes" in _detail(response)
