@@ -150,6 +150,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "hindsight_site",
     "banks",
@@ -225,8 +226,20 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hindsight-compatible memory server",
+    "DESCRIPTION": "The REST API of this server: wire-compatible with Hindsight's 1.1.0 contract, plus the additions "
+    'its descriptions mark. Every error answers `{"detail": ...}`.',
     "VERSION": "1.1.0",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the drf-spectacular-sidecar package, served by whitenoise: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"PromptSettingKindEnum": ["text", "boolean", "choice", "complex"]},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hindsight_site.openapi.add_error_responses",
+    ],
 }
 
 LOG_LEVEL = (env_str("HINDSIGHT_LOG_LEVEL", "INFO") or "INFO").upper()

@@ -20,5 +20,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
 ]
 
+handler400 = "hindsight_site.api.bad_request"
+handler403 = "hindsight_site.api.permission_denied"
 handler404 = "hindsight_site.api.not_found"
 handler500 = "hindsight_site.api.server_error"

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from hindsight_site.api.parsing import MAX_OFFSET
+
 # CreateBankRequest fields that are per-bank configuration; they go through the configuration registry.
 CREATE_BANK_CONFIG_FIELDS = (
     "reflect_mission",
@@ -38,6 +40,32 @@ class CreateBankRequestSerializer(serializers.Serializer):
     background = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 
+def _optional(field_class: type[serializers.Field], **kwargs) -> serializers.Field:
+    return field_class(required=False, allow_null=True, **kwargs)
+
+
+class CreateBankRequestSchemaSerializer(CreateBankRequestSerializer):
+    """CreateBankRequest as the OpenAPI document shows it: the profile fields plus the configuration fields the view
+    passes to the registry (``CREATE_BANK_CONFIG_FIELDS``), which validates them strictly (400 naming the field)."""
+
+    reflect_mission = _optional(serializers.CharField, allow_blank=True)
+    retain_mission = _optional(serializers.CharField, allow_blank=True)
+    retain_extraction_mode = _optional(serializers.CharField)
+    retain_custom_instructions = _optional(serializers.CharField, allow_blank=True)
+    retain_chunk_size = _optional(serializers.IntegerField)
+    retain_structured_chunk_size = _optional(serializers.IntegerField)
+    retain_max_attachments_per_chunk = _optional(serializers.IntegerField)
+    enable_observations = _optional(serializers.BooleanField)
+    observations_mission = _optional(serializers.CharField, allow_blank=True)
+    enable_text_search = _optional(serializers.BooleanField)
+    enable_temporal_retrieval = _optional(serializers.BooleanField)
+    enable_graph_retrieval = _optional(serializers.BooleanField)
+    enable_reranking = _optional(serializers.BooleanField)
+
+    class Meta:
+        ref_name = "CreateBankRequest"
+
+
 class UpdateDispositionRequestSerializer(serializers.Serializer):
     disposition = DispositionTraitsSerializer()
 
@@ -49,7 +77,7 @@ class BankConfigUpdateSerializer(serializers.Serializer):
 class BankListQuerySerializer(serializers.Serializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=255)
     limit = serializers.IntegerField(required=False, min_value=0, max_value=1000, default=100)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
 class BankProfileResponseSerializer(serializers.Serializer):
@@ -97,3 +125,24 @@ class BankTemplateImportResponseSerializer(serializers.Serializer):
     directives_updated = serializers.ListField(child=serializers.CharField())
     operation_ids = serializers.ListField(child=serializers.CharField())
     dry_run = serializers.BooleanField()
+
+
+class BankListItemSerializer(serializers.Serializer):
+    bank_id = serializers.CharField(allow_blank=True)
+    name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    disposition = DispositionTraitsSerializer()
+    mission = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    created_at = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    updated_at = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    fact_count = serializers.IntegerField(required=False)
+    last_document_at = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    last_write_at = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    display_alias = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    matched_aliases = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
+
+
+class BankListResponseSerializer(serializers.Serializer):
+    banks = BankListItemSerializer(many=True)
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()

@@ -13,9 +13,11 @@ from banks.api.serializers import (
     BankConfigResponseSerializer,
     BankConfigUpdateSerializer,
     BankListQuerySerializer,
+    BankListResponseSerializer,
     BankLlmHealthResponseSerializer,
     BankProfileResponseSerializer,
     BankTemplateImportResponseSerializer,
+    CreateBankRequestSchemaSerializer,
     CreateBankRequestSerializer,
     DeleteResponseSerializer,
     TemplateImportQuerySerializer,
@@ -27,7 +29,9 @@ from hindsight_site.errors import NotFound, NotImplementedByServer
 
 
 class BankListView(APIView):
-    @extend_schema(operation_id="list_banks", parameters=[BankListQuerySerializer])
+    @extend_schema(
+        operation_id="list_banks", parameters=[BankListQuerySerializer], responses=BankListResponseSerializer
+    )
     def get(self, request):
         query = parse_query(request, BankListQuerySerializer)
         items, total = selectors.list_banks(q=query.get("q"), limit=query["limit"], offset=query["offset"])
@@ -68,19 +72,19 @@ class BankDetailView(APIView):
 
     @extend_schema(
         operation_id="create_or_update_bank",
-        request=CreateBankRequestSerializer,
+        request=CreateBankRequestSchemaSerializer,
         responses=BankProfileResponseSerializer,
     )
     def put(self, request, bank_id: str):
         return self._create_or_update(request, bank_id)
 
     @extend_schema(
-        operation_id="update_bank", request=CreateBankRequestSerializer, responses=BankProfileResponseSerializer
+        operation_id="update_bank", request=CreateBankRequestSchemaSerializer, responses=BankProfileResponseSerializer
     )
     def patch(self, request, bank_id: str):
         return self._create_or_update(request, bank_id)
 
-    @extend_schema(operation_id="delete_bank", responses=DeleteResponseSerializer)
+    @extend_schema(operation_id="delete_bank", responses={200: DeleteResponseSerializer})
     def delete(self, request, bank_id: str):
         bank = selectors.get_bank(bank_id=bank_id)
         deleted = services.delete_bank(bank=bank)
@@ -124,7 +128,7 @@ class BankConfigView(APIView):
         bank = services.update_bank_config(bank=bank, updates=data["updates"])
         return Response(selectors.config_payload(bank))
 
-    @extend_schema(operation_id="reset_bank_config", responses=BankConfigResponseSerializer)
+    @extend_schema(operation_id="reset_bank_config", responses={200: BankConfigResponseSerializer})
     def delete(self, request, bank_id: str):
         self._require_config_api()
         bank = services.reset_bank_config(bank=selectors.get_bank(bank_id=bank_id))
@@ -144,8 +148,12 @@ class BankLlmHealthView(APIView):
         return Response({"bank_id": bank_id, "operations": llm.probe()})
 
 
+# The bank template manifest, described by the same JSON Schema ``GET /v1/bank-template-schema`` serves.
+_MANIFEST = {k: v for k, v in templates.manifest_json_schema().items() if k != "$schema"}
+
+
 class BankExportView(APIView):
-    @extend_schema(operation_id="export_bank_template", responses={200: dict})
+    @extend_schema(operation_id="export_bank_template", responses={200: _MANIFEST})
     def get(self, request, bank_id: str):
         return Response(templates.export_template(bank=selectors.get_bank(bank_id=bank_id)))
 
@@ -154,8 +162,8 @@ class BankImportView(APIView):
     @extend_schema(
         operation_id="import_bank_template",
         parameters=[TemplateImportQuerySerializer],
-        request=dict,
-        responses={200: BankTemplateImportResponseSerializer, 400: dict},
+        request={"application/json": _MANIFEST},
+        responses={200: BankTemplateImportResponseSerializer},
     )
     def post(self, request, bank_id: str):
         query = parse_query(request, TemplateImportQuerySerializer)

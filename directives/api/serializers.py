@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from hindsight_site.api.parsing import MAX_OFFSET
 from memories.tags import TAGS_MATCH_MODES
 
 BUDGET_CHOICES = ("low", "mid", "high")
@@ -50,7 +51,7 @@ class DirectiveListQuerySerializer(serializers.Serializer):
     tags_match = serializers.ChoiceField(choices=("any", "all", "exact"), required=False, default="any")
     active_only = serializers.BooleanField(required=False, default=True)
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
 class DirectiveResponseSerializer(serializers.Serializer):
@@ -164,7 +165,7 @@ class MentalModelListQuerySerializer(serializers.Serializer):
     tags_match = serializers.ChoiceField(choices=("any", "all", "exact"), required=False, default="any")
     detail = serializers.ChoiceField(choices=("metadata", "content", "full"), required=False, default="metadata")
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
     exclude_knowledge_pages = serializers.BooleanField(required=False, default=False)
 
 
@@ -371,3 +372,48 @@ class PromptPreviewRequestSerializer(serializers.Serializer):
         choices=("retain", "consolidation", "reflect"), required=False, default="retain"
     )
     strategy = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+
+class MentalModelHistoryEntrySerializer(serializers.Serializer):
+    """One earlier version of a mental model (``GET …/mental-models/{id}/history`` answers a list, newest first)."""
+
+    previous_content = serializers.CharField(allow_null=True, allow_blank=True)
+    source_query = serializers.CharField(allow_null=True, allow_blank=True)
+    changed_at = serializers.CharField(allow_null=True)
+
+
+# --- prompt preview (the wire shape of POST …/prompts/preview, as the contract's PromptPreviewResponse) ---
+
+
+class PromptBlockModelSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True)
+    source = serializers.ChoiceField(choices=["config", "builtin"])
+    field = serializers.CharField(required=False, allow_blank=True)
+    section = serializers.CharField(required=False, allow_blank=True)
+    heading = serializers.CharField(required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+    value = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    kind = serializers.ChoiceField(choices=["text", "boolean", "choice", "complex"])
+    choices = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False, allow_null=True)
+    editable = serializers.BooleanField(required=False)
+
+
+class PromptMessageModelSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user"])
+    blocks = PromptBlockModelSerializer(many=True, required=False)
+
+
+class RunSettingModelSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_blank=True)
+    value = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    kind = serializers.ChoiceField(choices=["text", "boolean", "choice", "complex"])
+    editable = serializers.BooleanField(required=False)
+
+
+class PromptPreviewResponseSerializer(serializers.Serializer):
+    messages = PromptMessageModelSerializer(many=True, required=False)
+    strategy = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    strategies = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
+    run_settings = RunSettingModelSerializer(many=True, required=False)
+    response_schema = serializers.DictField(required=False, allow_null=True)
+    skipped_reason = serializers.CharField(required=False, allow_null=True, allow_blank=True)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from banks import selectors as bank_selectors
 from banks import services as bank_services
+from banks.api.serializers import DeleteResponseSerializer
 from banks.models import Bank
 from directives import selectors, services
 from directives.api.serializers import (
@@ -24,10 +25,12 @@ from directives.api.serializers import (
     DirectiveListResponseSerializer,
     DirectiveResponseSerializer,
     MentalModelDetailQuerySerializer,
+    MentalModelHistoryEntrySerializer,
     MentalModelListQuerySerializer,
     MentalModelListResponseSerializer,
     MentalModelResponseSerializer,
     PromptPreviewRequestSerializer,
+    PromptPreviewResponseSerializer,
     ReflectRequestSerializer,
     ReflectResponseSerializer,
     RefreshMentalModelRequestSerializer,
@@ -127,7 +130,7 @@ class DirectiveDetailView(APIView):
         directive = services.update_directive(directive=directive, changes=data)
         return Response(selectors.directive_payload(directive))
 
-    @extend_schema(operation_id="delete_directive", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="delete_directive", responses={200: DeleteResponseSerializer})
     def delete(self, request, bank_id: str, directive_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         directive = selectors.get_directive(bank=bank, directive_id=directive_id)
@@ -211,7 +214,7 @@ class MentalModelDetailView(APIView):
         model = services.update_mental_model(model=model, changes=data)
         return Response(selectors.mental_model_payload(model))
 
-    @extend_schema(operation_id="delete_mental_model", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="delete_mental_model", responses={200: DeleteResponseSerializer})
     def delete(self, request, bank_id: str, mental_model_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         model = selectors.get_mental_model(bank=bank, mental_model_id=mental_model_id)
@@ -220,7 +223,9 @@ class MentalModelDetailView(APIView):
 
 
 class MentalModelHistoryView(APIView):
-    @extend_schema(operation_id="get_mental_model_history", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="get_mental_model_history", responses={200: MentalModelHistoryEntrySerializer(many=True)}
+    )
     def get(self, request, bank_id: str, mental_model_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         model = selectors.get_mental_model(bank=bank, mental_model_id=mental_model_id)
@@ -339,7 +344,11 @@ class NotImplementedYet(DomainError):
 class PromptPreviewView(APIView):
     read_only_safe = True  # renders prompts, stores nothing
 
-    @extend_schema(operation_id="preview_prompt", request=PromptPreviewRequestSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="preview_prompt",
+        request=PromptPreviewRequestSerializer,
+        responses=PromptPreviewResponseSerializer,
+    )
     def post(self, request, bank_id: str):
         from directives.reflect import preview
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -64,6 +67,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response({"detail": f"The request body is not valid JSON: {exc.detail}"}, status=400)
     if isinstance(exc, Http404):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {"detail": f"The request body is larger than this server accepts ({limit} bytes)."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": f"The request was refused: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DataError):
+        # A value PostgreSQL cannot hold (a NUL character in text, a number beyond its column) reached the
+        # database: the client's input, refused whole (the request's transaction rolled back).
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        return Response(
+            {"detail": f"A value in the request cannot be stored: {reason}."}, status=status.HTTP_400_BAD_REQUEST
+        )
     if isinstance(exc, exceptions.APIException):
         headers = {}
         if getattr(exc, "wait", None):
@@ -95,6 +113,18 @@ def _provider_error(exc: Exception) -> Response | None:
 
 def not_found(request, exception=None) -> JsonResponse:
     return JsonResponse({"detail": f"No route for {request.method} {request.path}."}, status=404)
+
+
+def bad_request(request, exception=None) -> JsonResponse:
+    """Django's own 400s (a Host header not allowed here, a request too large or malformed to read)."""
+    reason = str(exception).strip() if exception is not None and str(exception).strip() else "Bad request."
+    if exception is not None and exception.__class__.__name__ == "DisallowedHost":
+        reason = "The Host header names a host this server does not answer for."
+    return JsonResponse({"detail": reason}, status=400)
+
+
+def permission_denied(request, exception=None) -> JsonResponse:
+    return JsonResponse({"detail": "You do not have permission to do this."}, status=403)
 
 
 def server_error(request) -> JsonResponse:

@@ -7,6 +7,10 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+# PostgreSQL's OFFSET is a bigint: every paging serializer caps ``offset`` here (far beyond any bank, far below the
+# overflow that would otherwise be a 500).
+MAX_OFFSET = 1_000_000_000
+
 
 def _fail(errors: Any, location: str) -> None:
     exc = ValidationError(errors)

@@ -15,13 +15,13 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from banks.api.serializers import DeleteResponseSerializer  # noqa: F401 - one DeleteResponse component for all
+from hindsight_site.api.parsing import MAX_OFFSET
 from memories.api.serializers import OBSERVATION_SCOPE_MODES, parse_timestamp
 from memories.recall import FACT_TYPES
 from memories.selectors import DOCUMENT_TIME_FIELDS, MEMORY_TIME_FIELDS, TIMESERIES_PERIODS
 from memories.tags import TAGS_MATCH_MODES, TagFilterError, tag_groups_filter
 
 MAX_PAGE = 1000
-MAX_OFFSET = 1_000_000_000  # PostgreSQL's OFFSET is a bigint; far beyond any bank, far below the overflow
 
 
 def _fail(errors: Any, location: str) -> None:

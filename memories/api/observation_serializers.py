@@ -7,6 +7,8 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from hindsight_site.api.parsing import MAX_OFFSET
+
 MAX_REQUEST_SCOPES = 100
 MAX_SCOPE_TAGS = 50
 
@@ -60,7 +62,7 @@ class ConsolidationResponseSerializer(serializers.Serializer):
 
 class ObservationScopesQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=0, max_value=1000, default=100)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
 class ObservationScopeSerializer(serializers.Serializer):

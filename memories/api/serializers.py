@@ -14,6 +14,7 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from hindsight_site.api.parsing import MAX_OFFSET
 from memories.services import RetainItem
 
 OBSERVATION_SCOPE_MODES = ("per_tag", "combined", "all_combinations", "shared")
@@ -229,7 +230,7 @@ class OperationListQuerySerializer(serializers.Serializer):
     )
     type = serializers.CharField(required=False, allow_blank=True, max_length=64)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
     exclude_parents = serializers.BooleanField(required=False, default=False)
 
 

@@ -19,10 +19,21 @@ from memories.api.serializers import (
     parse_recall_request,
     parse_retain_request,
 )
+from memories.api.wire_serializers import (
+    CancelOperationResponseSerializer,
+    DeleteOperationResponseSerializer,
+    OperationsListResponseSerializer,
+    OperationStatusResponseSerializer,
+    RecallRequestSerializer,
+    RecallResponseSerializer,
+    RetainRequestSerializer,
+    RetainResponseSerializer,
+    RetryOperationResponseSerializer,
+)
 
 
 class RetainView(APIView):
-    @extend_schema(operation_id="retain_memories")
+    @extend_schema(operation_id="retain_memories", request=RetainRequestSerializer, responses=RetainResponseSerializer)
     def post(self, request, bank_id: str):
         items, run_async, operation_id = parse_retain_request(request.data, now=timezone.now())
         bank = bank_services.get_or_create_bank(bank_id=bank_id)
@@ -55,7 +66,7 @@ class RetainView(APIView):
 
 
 class RecallView(APIView):
-    @extend_schema(operation_id="recall_memories")
+    @extend_schema(operation_id="recall_memories", request=RecallRequestSerializer, responses=RecallResponseSerializer)
     def post(self, request, bank_id: str):
         from memories.recall import recall
 
@@ -67,7 +78,11 @@ class RecallView(APIView):
 
 
 class OperationListView(APIView):
-    @extend_schema(operation_id="list_operations", parameters=[OperationListQuerySerializer])
+    @extend_schema(
+        operation_id="list_operations",
+        parameters=[OperationListQuerySerializer],
+        responses=OperationsListResponseSerializer,
+    )
     def get(self, request, bank_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         query = parse_query(request, OperationListQuerySerializer)
@@ -91,14 +106,18 @@ class OperationListView(APIView):
 
 
 class OperationDetailView(APIView):
-    @extend_schema(operation_id="get_operation_status", parameters=[OperationDetailQuerySerializer])
+    @extend_schema(
+        operation_id="get_operation_status",
+        parameters=[OperationDetailQuerySerializer],
+        responses=OperationStatusResponseSerializer,
+    )
     def get(self, request, bank_id: str, operation_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         query = parse_query(request, OperationDetailQuerySerializer)
         operation = selectors.get_operation(bank=bank, operation_id=operation_id)
         return Response(selectors.operation_status(operation, include_payload=query["include_payload"]))
 
-    @extend_schema(operation_id="cancel_operation")
+    @extend_schema(operation_id="cancel_operation", responses={200: CancelOperationResponseSerializer})
     def delete(self, request, bank_id: str, operation_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         operation = selectors.get_operation(bank=bank, operation_id=operation_id)
@@ -110,7 +129,7 @@ class OperationDetailView(APIView):
 
 
 class OperationRetryView(APIView):
-    @extend_schema(operation_id="retry_operation")
+    @extend_schema(operation_id="retry_operation", request=None, responses=RetryOperationResponseSerializer)
     def post(self, request, bank_id: str, operation_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         operation = selectors.get_operation(bank=bank, operation_id=operation_id)
@@ -119,7 +138,7 @@ class OperationRetryView(APIView):
 
 
 class OperationDeleteView(APIView):
-    @extend_schema(operation_id="delete_operation")
+    @extend_schema(operation_id="delete_operation", responses={200: DeleteOperationResponseSerializer})
     def delete(self, request, bank_id: str, operation_id: str):
         bank = bank_selectors.get_bank(bank_id=bank_id)
         operation = selectors.get_operation(bank=bank, operation_id=operation_id)

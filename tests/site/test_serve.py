@@ -97,7 +97,15 @@ def servers():
 def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(home, servers):
     server = servers(home, "alpha", HINDSIGHT_TYPO_SETING="1")
     banner = server.log.read_text()
-    for expected in ("/v1/default/banks", "/admin/", "Control plane", "embedded PostgreSQL", "Press Ctrl-C"):
+    for expected in (
+        "/v1/default/banks",
+        "/admin/",
+        "Control plane",
+        "/metrics",
+        "/docs",
+        "embedded PostgreSQL",
+        "Press Ctrl-C",
+    ):
         assert expected in banner
     assert "warning: HINDSIGHT_TYPO_SETING is set but is not a setting this server reads" in banner
 
@@ -113,6 +121,12 @@ def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(hom
     children = server.descendants()
 
     api = httpx.Client(base_url=server.url, timeout=30)
+    # The docs page and its Swagger UI assets (installed package, served by whitenoise) under the real server.
+    docs = api.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert api.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js").status_code == 200
+    assert api.get("/openapi.json").json()["info"]["version"] == "1.1.0"
+    assert "hindsight_http_request_duration_seconds" in api.get("/metrics").text
     assert api.put("/v1/default/banks/kept", json={"name": "Kept"}).status_code == 200
     assert api.patch("/v1/default/banks/kept/config", json={"updates": {"retain_chunk_size": 1234}}).status_code == 200
     assert api.get("/health").json()["database_kind"] == "embedded"

@@ -344,6 +344,7 @@ class Command(BaseCommand):
             f"  Admin          {base_url}/admin/",
             f"  Health         {base_url}/health  (liveness {base_url}/health/live)",
             f"  Metrics        {base_url}/metrics  (Prometheus)",
+            f"  API docs       {base_url}/docs  (OpenAPI document {base_url}/openapi.json)",
             f"  Database       {database}",
             f"  Broker         {broker}",
             f"  Logs           {paths.logs}",
