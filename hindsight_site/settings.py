@@ -79,6 +79,9 @@ HINDSIGHT_LLM_REFLECT_MODEL = env_str("HINDSIGHT_LLM_REFLECT_MODEL", HINDSIGHT_L
 HINDSIGHT_LLM_CONSOLIDATION_MODEL = env_str("HINDSIGHT_LLM_CONSOLIDATION_MODEL", HINDSIGHT_LLM_MODEL)
 HINDSIGHT_LLM_TIMEOUT = env_int("HINDSIGHT_LLM_TIMEOUT", 120, minimum=1)
 HINDSIGHT_LLM_MAX_RETRIES = env_int("HINDSIGHT_LLM_MAX_RETRIES", 3, minimum=0, maximum=10)
+# Test support only: every model (``openai/gpt-4o-mini`` too) is answered by the scripted ``hindsight-test``
+# provider, so documentation samples that name a hosted LLM run with no network. Never set in production.
+HINDSIGHT_TEST_LLM_INTERCEPT = env_bool("HINDSIGHT_TEST_LLM_INTERCEPT", False)
 
 # --- embeddings: local int8 ONNX MiniLM by default (no hub, no torch) -------------------------------------------
 HINDSIGHT_EMBEDDINGS_PROVIDER = env_str("HINDSIGHT_EMBEDDINGS_PROVIDER", "local")

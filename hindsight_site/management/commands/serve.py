@@ -82,6 +82,13 @@ def _check_writable(folder: Path) -> None:
         raise CommandError(f"the data folder {folder} is not writable ({reason}); set HINDSIGHT_HOME") from None
 
 
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
 def _still_running(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait up to ``timeout`` for these processes to end; a zombie (ended, not yet reaped) counts as ended."""
 
@@ -109,6 +116,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--profile", default=settings.HINDSIGHT_PROFILE, help="Profile: its own data and database.")
         parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker here.")
+        parser.add_argument(
+            "--idle-timeout",
+            type=float,
+            default=0,
+            help="Stop after this many seconds without an HTTP request (0, the default: never).",
+        )
 
     def handle(self, *args, **options):
         profile = options["profile"]
@@ -140,7 +153,7 @@ class Command(BaseCommand):
             lock.flush()
             self._wait_healthy(base_url)
             self._print_banner(base_url, paths, profile)
-            code = self._supervise()
+            code = self._supervise(paths, idle_timeout=options["idle_timeout"])
         except BaseException:
             self._shutdown()
             raise
@@ -208,7 +221,7 @@ class Command(BaseCommand):
     def _migrate(self, env: dict[str, str], paths: ProfilePaths) -> None:
         self.stdout.write("Applying migrations…")
         result = subprocess.run(
-            [sys.executable, str(BASE_DIR / "manage.py"), "migrate", "--noinput"],
+            [sys.executable, "-m", "django", "migrate", "--noinput"],
             env=env,
             cwd=BASE_DIR,
             capture_output=True,
@@ -354,7 +367,7 @@ class Command(BaseCommand):
 
     # --- running and stopping ---------------------------------------------------------------------------------
 
-    def _supervise(self) -> int:
+    def _supervise(self, paths: ProfilePaths, idle_timeout: float = 0) -> int:
         stop = {"signal": None}
 
         def request_stop(signum, frame):
@@ -362,7 +375,18 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        # Activity = gunicorn's access log growing (one line per request, health probes included): the supervisor
+        # needs no hook into the web workers to know when the server was last used.
+        access_log = paths.logs / "access.log"
+        last_size, last_activity = _file_size(access_log), time.monotonic()
         while stop["signal"] is None:
+            if idle_timeout > 0:
+                size = _file_size(access_log)
+                if size != last_size:
+                    last_size, last_activity = size, time.monotonic()
+                elif time.monotonic() - last_activity >= idle_timeout:
+                    self.stdout.write(f"No request for {idle_timeout:g}s (--idle-timeout); stopping…")
+                    return 0
             for child in self.children:
                 code = child.process.poll()
                 if code is not None:
