@@ -325,9 +325,9 @@ class HindsightEmbedded:
 
     @property
     def daemon_pid(self) -> int | None:
-        """Process id of the profile's server supervisor while it runs."""
-        found = self._manager.running()
-        return found[0] if found else None
+        """Process id of the profile's server supervisor while it runs (no request is made: it is not activity)."""
+        found = self._manager._recorded()
+        return found[0] if found and _launch.alive(found[0]) else None
 
     def close(self, stop_daemon: bool = False) -> None:
         """Close the client; with ``stop_daemon=True`` also stop the profile's daemon (for every process using it)."""
