@@ -40,7 +40,7 @@ class HindsightServer:
     ):
         self.host = host
         self.port = port
-        self.profile = _launch.check_profile(profile or "default")
+        self.profile = _launch.check_profile("default" if profile is None else profile)
         self.home = _launch.hindsight_home(home)
         self.startup_timeout = startup_timeout
         self.worker = worker
