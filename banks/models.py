@@ -21,6 +21,13 @@ class BankQuerySet(models.QuerySet):
     def for_bank_id(self, bank_id: str) -> BankQuerySet:
         return self.filter(bank_id=bank_id)
 
+    def for_key(self, api_key) -> BankQuerySet:
+        """The banks a request made with ``api_key`` (an ``apikeys.ApiKey``) may reach: all of them for None (an open
+        server) or a key limited to no bank."""
+        if api_key is None or not api_key.banks:
+            return self
+        return self.filter(bank_id__in=list(api_key.banks))
+
 
 class Bank(models.Model):
     """A memory bank: an isolated container of memories, named by the client's own id."""

@@ -57,9 +57,14 @@ def profile_payload(bank: Bank) -> dict[str, Any]:
     }
 
 
-def list_banks(*, q: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """One page of banks, most recently written first, with their fact counts (one query for the page)."""
-    banks: QuerySet[Bank] = Bank.objects.all()
+def list_banks(
+    *, q: str | None, limit: int, offset: int, banks: QuerySet[Bank] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of banks, most recently written first, with their fact counts (one query for the page).
+
+    ``banks`` limits the list to the caller's scope (``Bank.objects.for_key(api_key)``); None means every bank.
+    """
+    banks = Bank.objects.all() if banks is None else banks
     if q:
         banks = banks.filter(Q(bank_id__icontains=q) | Q(name__icontains=q))
     total = banks.count()

@@ -32,6 +32,9 @@ HINDSIGHT_PATHS = ProfilePaths(HINDSIGHT_HOME, HINDSIGHT_PROFILE)
 
 HINDSIGHT_HOST = env_str("HINDSIGHT_HOST", "127.0.0.1")
 HINDSIGHT_PORT = env_int("HINDSIGHT_PORT", 8888, minimum=1, maximum=65535)
+# With no API key defined, a server listening beyond loopback refuses requests (and `serve` refuses to start)
+# unless this says explicitly that it runs open (`serve --allow-open` sets it for its children).
+HINDSIGHT_ALLOW_OPEN = env_bool("HINDSIGHT_ALLOW_OPEN", False)
 
 # --- database and broker: given, or embedded in the profile folder ---------------------------------------------
 _database_url = env_str("DATABASE_URL")
@@ -158,6 +161,7 @@ INSTALLED_APPS = [
     "banks",
     "memories",
     "directives",
+    "apikeys",
 ]
 
 MIDDLEWARE = [
@@ -217,10 +221,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    # API keys arrive with the REST-contract issue; until then the API is open, as upstream runs without a tenant
-    # extension.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # API keys (apikeys/api/authentication.py): one authentication class and one permission for every route.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.api.authentication.ApiKeyPermission"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "hindsight_site.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -248,6 +251,7 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_PROFILE",
     "HINDSIGHT_HOST",
     "HINDSIGHT_PORT",
+    "HINDSIGHT_ALLOW_OPEN",
     "HINDSIGHT_SECRET_KEY",
     "HINDSIGHT_DEBUG",
     "HINDSIGHT_ALLOWED_HOSTS",

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("banks.api.urls")),
     path("", include("memories.api.urls")),
     path("", include("directives.api.urls")),
+    path("", include("apikeys.api.urls")),
     # Contract routes we do not offer answer 501 with a detail (after every served route).
     path("", include("hindsight_site.api.unserved")),
     path("admin/", admin.site.urls),

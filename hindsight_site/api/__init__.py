@@ -68,6 +68,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers = {}
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
+        if getattr(exc, "auth_header", None):  # 401: how to authenticate (set by DRF from the authenticator)
+            headers["WWW-Authenticate"] = exc.auth_header
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response({"detail": detail}, status=exc.status_code, headers=headers)
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "view")

@@ -55,6 +55,8 @@ class RetainView(APIView):
 
 
 class RecallView(APIView):
+    read_only_safe = True  # a read that uses POST
+
     @extend_schema(operation_id="recall_memories")
     def post(self, request, bank_id: str):
         from memories.recall import recall

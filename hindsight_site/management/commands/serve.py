@@ -122,6 +122,12 @@ class Command(BaseCommand):
             default=0,
             help="Stop after this many seconds without an HTTP request (0, the default: never).",
         )
+        parser.add_argument(
+            "--allow-open",
+            action="store_true",
+            default=settings.HINDSIGHT_ALLOW_OPEN,
+            help="Serve the API without API keys even beyond loopback (HINDSIGHT_ALLOW_OPEN=true).",
+        )
 
     def handle(self, *args, **options):
         profile = options["profile"]
@@ -144,7 +150,10 @@ class Command(BaseCommand):
         try:
             self._start_services(paths)
             env = self._child_env(paths, host, port)
+            if options["allow_open"]:
+                env["HINDSIGHT_ALLOW_OPEN"] = "true"
             self._migrate(env, paths)
+            self._api_access = self._check_api_access(env, host, options["allow_open"])
             self._start_web(env, paths, host, port)
             if not options["no_worker"]:
                 self._start_worker(env, paths, profile)
@@ -230,6 +239,32 @@ class Command(BaseCommand):
         if result.returncode != 0:
             last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
             raise CommandError(f"migrations failed: {last[0]}")
+
+    def _check_api_access(self, env: dict[str, str], host: str, allow_open: bool) -> str:
+        """How the API is protected, for the banner; refuses to serve it open beyond loopback unless told to."""
+        from apikeys.selectors import is_loopback
+
+        result = subprocess.run(
+            [sys.executable, str(BASE_DIR / "manage.py"), "apikey", "count"],
+            env=env,
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+            raise CommandError(f"could not count the API keys: {last[0]}")
+        count = int(result.stdout.split()[-1])
+        if count:
+            return f"required ({count} active; clients send 'Authorization: Bearer <key>')"
+        if is_loopback(host):
+            return "none yet: the API is open on loopback ('manage.py apikey create --name NAME' adds one)"
+        if allow_open:
+            return f"none: the API is OPEN to anyone who reaches {host} (--allow-open)"
+        raise CommandError(
+            f"refusing to serve the API on {host} without an API key: create one with "
+            "'manage.py apikey create --name NAME', or pass --allow-open (HINDSIGHT_ALLOW_OPEN=true) to run it open"
+        )
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_timeout: float) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -357,6 +392,7 @@ class Command(BaseCommand):
             f"  Admin          {base_url}/admin/",
             f"  Health         {base_url}/health  (liveness {base_url}/health/live)",
             f"  Metrics        {base_url}/metrics  (Prometheus)",
+            f"  API keys       {self._api_access}",
             f"  Database       {database}",
             f"  Broker         {broker}",
             f"  Logs           {paths.logs}",
