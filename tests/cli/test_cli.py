@@ -273,12 +273,27 @@ def test_set_config_has_a_flag_for_every_registry_field():
 def test_api_key_commands(env, api_server):
     if not route_served(api_server, "GET", "/v1/admin/api-keys"):
         pytest.skip("the API-key routes (/v1/admin/api-keys) are not on this branch yet")
-    created = as_json(env, "api-key", "create", "ci", "--bank", "b1", "--read-only")
-    assert created["key"] and created["banks"] == ["b1"] and created["read_only"] is True
-    listed = as_json(env, "api-key", "list")
-    assert created["id"] in [k["id"] for k in listed["items"]]
-    assert created["key"] not in json.dumps(listed)
-    assert "ci" in ok(cli(env, "api-key", "list"))
-    ok(cli(env, "api-key", "revoke", created["id"]))
-    [revoked] = [k for k in as_json(env, "api-key", "list")["items"] if k["id"] == created["id"]]
+    # No key yet: the loopback server is open, so the first (admin) key is made over HTTP; from then on keys rule.
+    admin = as_json(env, "api-key", "create", "admin")
+    assert admin["key"] and admin["banks"] is None and admin["read_only"] is False
+    refused = cli(env, "bank", "list")
+    assert refused.returncode == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("hindsight: error 401:")
+
+    keyed = {**env, "HINDSIGHT_API_KEY": admin["key"]}
+    shown = ok(cli(keyed, "api-key", "create", "ci", "--bank", "b1", "--read-only"))
+    assert "shown only once" in shown
+    listed = as_json(keyed, "api-key", "list")
+    [ci] = [k for k in listed["items"] if k["name"] == "ci"]
+    assert ci["banks"] == ["b1"] and ci["read_only"] is True
+    assert admin["key"] not in json.dumps(listed)
+    table = ok(cli(keyed, "api-key", "list"))
+    assert table.splitlines()[0].split()[:3] == ["ID", "NAME", "PREFIX"] and "ci" in table
+    assert "revoked" in ok(cli(keyed, "api-key", "revoke", ci["id"]))
+    [revoked] = [k for k in as_json(keyed, "api-key", "list")["items"] if k["id"] == ci["id"]]
     assert revoked["revoked_at"]
+    # --api-key beats the environment; a revoked or unknown key is refused in one line.
+    assert cli(keyed, "--api-key", "hsk_not-a-key", "bank", "list").returncode == 1
+    assert ok(cli(env, "--api-key", admin["key"], "bank", "list"))
+    ok(cli(keyed, "api-key", "revoke", admin["id"]))
