@@ -297,3 +297,17 @@ def test_api_key_commands(env, api_server):
     assert cli(keyed, "--api-key", "hsk_not-a-key", "bank", "list").returncode == 1
     assert ok(cli(env, "--api-key", admin["key"], "bank", "list"))
     ok(cli(keyed, "api-key", "revoke", admin["id"]))
+
+
+def test_the_readme_cli_block_runs(env, api_server):
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Command line (`hindsight`)") :]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+    lines = [line for line in block.splitlines() if line.strip() and not line.startswith("hindsight serve")]
+    assert len(lines) >= 8
+    for line in lines:
+        result = bash(line, env)
+        assert result.returncode == 0, f"{line}\n{result.stderr}"
+    recalled = json.loads(bash(lines[-2], env).stdout)
+    assert recalled["results"][0]["text"].startswith("Bob drinks green tea")
+    assert httpx.get(f"{api_server}/v1/default/banks/my-bank/config", timeout=30).json()["overrides"] == {}

@@ -19,8 +19,6 @@ from hindsight import HindsightEmbedded
 from hindsight import server as server_module
 from tests.sdk.conftest import FAKE_OPENAI_KEY, describe, logs_mention, processes_of, recorded_models
 
-pytestmark = pytest.mark.slow
-
 SEED_000_ALL_IN_ONE = """
 import os
 from hindsight import HindsightServer, HindsightClient
@@ -148,6 +146,7 @@ def stopped_trees(monkeypatch):
     return trees
 
 
+@pytest.mark.slow
 def test_the_all_in_one_server_blocks_run_and_leave_no_process_behind(scripted_env, sdk_home, stopped_trees):
     printed, namespace = run(SEED_000_ALL_IN_ONE)
     assert printed.splitlines()[0] == "Alice works at Google."
@@ -174,6 +173,7 @@ def test_the_all_in_one_server_blocks_run_and_leave_no_process_behind(scripted_e
     assert logs_mention(sdk_home, FAKE_OPENAI_KEY) == []
 
 
+@pytest.mark.slow
 def test_the_embedded_blocks_run_as_written(scripted_env, sdk_home):
     try:
         _printed, namespace = run(SEED_001_EMBEDDED)
@@ -196,3 +196,11 @@ def test_the_embedded_blocks_run_as_written(scripted_env, sdk_home):
     finally:
         HindsightEmbedded(profile="myapp").close(stop_daemon=True)
     assert describe(processes_of(sdk_home)) == []
+
+
+def test_the_readme_shows_these_blocks_as_tested():
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    assert SEED_000_ALL_IN_ONE.strip() in readme
+    assert SEED_001_EMBEDDED.strip() in readme
