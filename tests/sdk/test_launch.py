@@ -103,3 +103,48 @@ def test_the_package_and_the_cli_import_no_django():
     code = "import sys, hindsight, hindsight.cli; assert 'django' not in sys.modules, 'django imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "profile", "database_url"),
+    [
+        (None, "hindsight", None),
+        ("pg0", "hindsight", None),
+        ("pg0://hindsight-embed-myapp", "hindsight-embed-myapp", None),
+        ("pg0://Hindsight-Embed-X:5555", "hindsight-embed-x", None),
+        ("postgresql+asyncpg://u:p@db/h", "hindsight", "postgresql://u:p@db/h"),
+    ],
+)
+def test_hindsight_api_maps_upstreams_database_setting_to_a_profile(url, profile, database_url):
+    from hindsight.api_main import profile_for
+
+    assert profile_for(url) == (profile, database_url)
+
+
+def test_hindsight_api_translates_upstreams_variables():
+    from hindsight.api_main import child_environment
+
+    env, profile = child_environment(
+        {
+            "HINDSIGHT_API_LLM_PROVIDER": "openai",
+            "HINDSIGHT_API_LLM_MODEL": "gpt-4o-mini",
+            "HINDSIGHT_API_LLM_API_KEY": "sk-x",
+            "HINDSIGHT_API_DATABASE_URL": "pg0://hindsight-embed-app",
+            "HINDSIGHT_API_LOG_LEVEL": "warning",
+            "HINDSIGHT_API_PORT": "9000",
+            "HINDSIGHT_API_RETAIN_CHUNK_SIZE": "2000",
+            "HINDSIGHT_LLM_REFLECT_MODEL": "x/y",
+        }
+    )
+    assert profile == "hindsight-embed-app"
+    assert (env["HINDSIGHT_LLM_MODEL"], env["HINDSIGHT_LLM_API_KEY"]) == ("openai/gpt-4o-mini", "sk-x")
+    assert env["HINDSIGHT_LOG_LEVEL"] == "WARNING"
+    assert env["HINDSIGHT_API_RETAIN_CHUNK_SIZE"] == "2000"  # per-bank defaults pass through: the server reads them
+    assert not {"HINDSIGHT_API_PORT", "HINDSIGHT_API_LLM_API_KEY", "HINDSIGHT_LLM_REFLECT_MODEL"} & set(env)
+
+
+def test_hindsight_api_accepts_upstreams_options():
+    from hindsight.api_main import build_parser
+
+    args = build_parser().parse_args(["--port", "9123", "--idle-timeout", "0", "--workers", "2", "--no-access-log"])
+    assert (args.port, args.idle_timeout, args.host) == (9123, 0, "127.0.0.1")
