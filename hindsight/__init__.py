@@ -16,8 +16,14 @@ from hindsight.embedded import HindsightEmbedded
 from hindsight.server import HindsightServer, Server, start_server
 from hindsight_client import Hindsight, __version__
 
-#: The client class under the all-in-one package's name.
-HindsightClient = Hindsight
+
+class HindsightClient(Hindsight):
+    """``hindsight_client.Hindsight`` with upstream's default timeout of 300 s: a first request to a server that has
+    just started (models loading) or a long reflect may take well over ``Hindsight``'s 30 s."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 300.0, *args, **kwargs):
+        super().__init__(base_url, api_key, timeout, *args, **kwargs)
+
 
 __all__ = [
     "Hindsight",

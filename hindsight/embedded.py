@@ -226,7 +226,7 @@ class HindsightEmbedded:
         *,
         home: str | os.PathLike | None = None,
         port: int | None = None,
-        timeout: float = 30.0,
+        timeout: float = 300.0,
         startup_timeout: float | None = None,
         env: dict[str, str] | None = None,
     ):

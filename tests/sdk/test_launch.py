@@ -95,8 +95,10 @@ def test_nothing_starts_before_first_use_and_bad_names_fail_without_a_server(tmp
         embedded.banks.no_such_method  # noqa: B018
 
 
-def test_hindsight_client_is_the_client_class():
-    assert HindsightClient is Hindsight
+def test_hindsight_client_is_the_client_with_upstreams_timeout():
+    client = HindsightClient(base_url="http://127.0.0.1:1")
+    assert isinstance(client, Hindsight) and client._timeout == 300.0
+    assert HindsightClient("http://127.0.0.1:1", None, 5.0)._timeout == 5.0
 
 
 def test_the_package_and_the_cli_import_no_django():
