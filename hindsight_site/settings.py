@@ -168,11 +168,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "hindsight_site.middleware.ControlPlaneLoginRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "hindsight_site.urls"
 WSGI_APPLICATION = "hindsight_site.wsgi.application"
 ASGI_APPLICATION = "hindsight_site.asgi.application"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "control-banks"
+LOGOUT_REDIRECT_URL = "login"
+
 # API paths carry no trailing slash (the contract's routes); never redirect them.
 APPEND_SLASH = False
 
