@@ -254,7 +254,6 @@ def _configuration_context(bank, *, data=None, errors=None) -> dict:
         errors=errors,
         override_count=len(overrides),
         label_types=config_registry.ENTITY_LABEL_TYPES,
-        config_api_enabled=settings.HINDSIGHT_ENABLE_BANK_CONFIG_API,
     )
 
 
