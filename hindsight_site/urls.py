@@ -23,6 +23,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", RedirectView.as_view(pattern_name="control-banks", permanent=False), name="control-home"),
     path("", include("banks.urls")),
+    path("", include("apikeys.urls")),
     # The other bank tabs (memories, entities, documents, recall, reflect / directives, mental models) and the API
     # keys page add their HTML URLconfs here: path("", include("memories.urls")), path("", include("directives.urls")).
 ]
