@@ -6,6 +6,7 @@ decides, per route:
 * probes (health, readiness, liveness, version) and the static bank-template schema answer without a key;
 * with no active key, the API is open on loopback (or when ``HINDSIGHT_ALLOW_OPEN`` says so) and closed otherwise;
 * with an active key anywhere, every other route needs a valid key: 401 otherwise (``WWW-Authenticate: Bearer``);
+  a revoked key is refused even when the server runs open, an unknown one is ignored there (as upstream does);
 * a key limited to some banks gets the same 404 as a missing bank for any other bank (routes with ``{bank_id}``),
   and a ``request.bank_scope`` queryset for routes that name no bank (the bank list, ``/v1/default/chunks/{id}``);
 * server-wide routes (metrics) and the key-management routes need a key limited to no bank (403 otherwise);

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -95,7 +96,13 @@ def _provider_error(exc: Exception) -> Response | None:
     return None
 
 
-def not_found(request, exception=None) -> JsonResponse:
+def not_found(request, exception=None) -> HttpResponse:
+    """JSON for the API; a page for a person's browser on the control plane (its own 404s name what is missing)."""
+    if not request.path.startswith("/v1/") and "text/html" in request.headers.get("Accept", ""):
+        message = str(exception.args[0]) if exception is not None and exception.args else ""
+        if not isinstance(message, str) or message.startswith("{") or "Resolver404" in message:
+            message = ""
+        return render(request, "control/404.html", {"message": message}, status=404)
     return JsonResponse({"detail": f"No route for {request.method} {request.path}."}, status=404)
 
 
