@@ -21,6 +21,13 @@ class BankQuerySet(models.QuerySet):
     def for_bank_id(self, bank_id: str) -> BankQuerySet:
         return self.filter(bank_id=bank_id)
 
+    def for_key(self, api_key) -> BankQuerySet:
+        """The banks a request made with ``api_key`` (an ``apikeys.ApiKey``) may reach: all of them for None (an open
+        server) or a key limited to no bank."""
+        if api_key is None or not api_key.banks:
+            return self
+        return self.filter(bank_id__in=list(api_key.banks))
+
 
 class Bank(models.Model):
     """A memory bank: an isolated container of memories, named by the client's own id."""
@@ -68,6 +75,12 @@ class Bank(models.Model):
 
     def __str__(self) -> str:
         return self.bank_id
+
+    def get_absolute_url(self) -> str:
+        """The bank's page in the control plane (the admin links to it as "View on site")."""
+        from django.urls import reverse
+
+        return reverse("control-bank-overview", kwargs={"bank_id": self.bank_id})
 
     def get_overrides(self) -> dict[str, Any]:
         """This bank's configuration overrides, keyed by registry field name."""

@@ -10,9 +10,10 @@ from django.db.models.functions import Coalesce
 
 from banks import config_registry
 from banks.models import DISPOSITION_TRAITS, Bank
+from directives.models import Directive, MentalModel
 from hindsight_site.api import iso
 from hindsight_site.errors import NotFound
-from memories.models import MemoryUnit
+from memories.models import Document, Entity, MemoryUnit, Operation
 
 
 def get_bank(*, bank_id: str) -> Bank:
@@ -57,9 +58,14 @@ def profile_payload(bank: Bank) -> dict[str, Any]:
     }
 
 
-def list_banks(*, q: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """One page of banks, most recently written first, with their fact counts (one query for the page)."""
-    banks: QuerySet[Bank] = Bank.objects.all()
+def list_banks(
+    *, q: str | None, limit: int, offset: int, banks: QuerySet[Bank] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of banks, most recently written first, with their fact counts (one query for the page).
+
+    ``banks`` limits the list to the caller's scope (``Bank.objects.for_key(api_key)``); None means every bank.
+    """
+    banks = Bank.objects.all() if banks is None else banks
     if q:
         banks = banks.filter(Q(bank_id__icontains=q) | Q(name__icontains=q))
     total = banks.count()
@@ -91,3 +97,59 @@ def list_banks(*, q: str | None, limit: int, offset: int) -> tuple[list[dict[str
         for bank in page
     ]
     return items, total
+
+
+def _count_subquery(queryset: QuerySet) -> Coalesce:
+    """A correlated ``COUNT(*)`` of ``queryset`` rows belonging to the outer bank, 0 when none."""
+    counted = queryset.filter(bank=OuterRef("pk")).order_by().values("bank").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def bank_summaries(*, q: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Bank], int]:
+    """The control plane's bank list: one page of banks with their counts, and the number of matching banks.
+
+    Each bank carries ``world_count``, ``experience_count``, ``observation_count``, ``document_count``,
+    ``entity_count``, ``pending_operation_count`` and ``last_activity_at`` (the latest of its last write and its
+    latest operation). Two queries whatever the page size: the count and the page with correlated subqueries.
+    """
+    banks: QuerySet[Bank] = Bank.objects.all()
+    if q:
+        banks = banks.filter(Q(bank_id__icontains=q) | Q(name__icontains=q))
+    total = banks.count()
+    valid_units = MemoryUnit.objects.filter(state="valid")
+    latest_operation = Operation.objects.filter(bank=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
+    page = banks.annotate(
+        world_count=_count_subquery(valid_units.filter(fact_type="world")),
+        experience_count=_count_subquery(valid_units.filter(fact_type="experience")),
+        observation_count=_count_subquery(valid_units.filter(fact_type="observation")),
+        document_count=_count_subquery(Document.objects.all()),
+        entity_count=_count_subquery(Entity.objects.all()),
+        pending_operation_count=_count_subquery(Operation.objects.filter(status__in=["pending", "processing"])),
+        last_operation_at=Subquery(latest_operation),
+    ).order_by(F("last_write_at").desc(nulls_last=True), "-created_at", "bank_id")[offset : offset + limit]
+    items = list(page)
+    for bank in items:
+        moments = [m for m in (bank.last_write_at, bank.last_operation_at, bank.updated_at) if m is not None]
+        bank.last_activity_at = max(moments) if moments else bank.created_at
+    return items, total
+
+
+def bank_deletion_summary(*, bank: Bank) -> dict[str, int]:
+    """What deleting ``bank`` takes with it, as counts a person can read before confirming."""
+    units = dict(
+        MemoryUnit.objects.filter(bank=bank)
+        .order_by()
+        .values("fact_type")
+        .annotate(n=Count("pk"))
+        .values_list("fact_type", "n")
+    )
+    return {
+        "world": units.get("world", 0),
+        "experience": units.get("experience", 0),
+        "observation": units.get("observation", 0),
+        "documents": Document.objects.filter(bank=bank).count(),
+        "entities": Entity.objects.filter(bank=bank).count(),
+        "directives": Directive.objects.filter(bank=bank).count(),
+        "mental_models": MentalModel.objects.filter(bank=bank).count(),
+        "operations": Operation.objects.filter(bank=bank).count(),
+    }

@@ -311,6 +311,8 @@ def complete(
             kind="not_configured",
         )
     litellm = get_litellm()
+    if getattr(settings, "HINDSIGHT_TEST_LLM_INTERCEPT", False) and not model.startswith(f"{TEST_PROVIDER}/"):
+        model = f"{TEST_PROVIDER}/{model}"
     if model.startswith(f"{TEST_PROVIDER}/"):
         from hindsight_site import llm_testing
 

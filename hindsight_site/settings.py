@@ -32,6 +32,9 @@ HINDSIGHT_PATHS = ProfilePaths(HINDSIGHT_HOME, HINDSIGHT_PROFILE)
 
 HINDSIGHT_HOST = env_str("HINDSIGHT_HOST", "127.0.0.1")
 HINDSIGHT_PORT = env_int("HINDSIGHT_PORT", 8888, minimum=1, maximum=65535)
+# With no API key defined, a server listening beyond loopback refuses requests (and `serve` refuses to start)
+# unless this says explicitly that it runs open (`serve --allow-open` sets it for its children).
+HINDSIGHT_ALLOW_OPEN = env_bool("HINDSIGHT_ALLOW_OPEN", False)
 
 # --- database and broker: given, or embedded in the profile folder ---------------------------------------------
 _database_url = env_str("DATABASE_URL")
@@ -79,6 +82,9 @@ HINDSIGHT_LLM_REFLECT_MODEL = env_str("HINDSIGHT_LLM_REFLECT_MODEL", HINDSIGHT_L
 HINDSIGHT_LLM_CONSOLIDATION_MODEL = env_str("HINDSIGHT_LLM_CONSOLIDATION_MODEL", HINDSIGHT_LLM_MODEL)
 HINDSIGHT_LLM_TIMEOUT = env_int("HINDSIGHT_LLM_TIMEOUT", 120, minimum=1)
 HINDSIGHT_LLM_MAX_RETRIES = env_int("HINDSIGHT_LLM_MAX_RETRIES", 3, minimum=0, maximum=10)
+# Test support only: every model (``openai/gpt-4o-mini`` too) is answered by the scripted ``hindsight-test``
+# provider, so documentation samples that name a hosted LLM run with no network. Never set in production.
+HINDSIGHT_TEST_LLM_INTERCEPT = env_bool("HINDSIGHT_TEST_LLM_INTERCEPT", False)
 
 # --- embeddings: local int8 ONNX MiniLM by default (no hub, no torch) -------------------------------------------
 HINDSIGHT_EMBEDDINGS_PROVIDER = env_str("HINDSIGHT_EMBEDDINGS_PROVIDER", "local")
@@ -118,6 +124,9 @@ HINDSIGHT_ENABLE_BANK_CONFIG_API = env_bool("HINDSIGHT_API_ENABLE_BANK_CONFIG_AP
 # The per-bank LLM probe makes real provider calls; operators who pay per call may turn it off.
 HINDSIGHT_ENABLE_BANK_LLM_HEALTH = env_bool("HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH", True)
 
+# --- control plane: the first superuser `serve` creates when no user exists (else a generated password) ----------
+HINDSIGHT_ADMIN_PASSWORD = env_str("HINDSIGHT_ADMIN_PASSWORD")
+
 # --- Django core ----------------------------------------------------------------------------------------------
 DEBUG = env_bool("HINDSIGHT_DEBUG", False)
 
@@ -156,6 +165,7 @@ INSTALLED_APPS = [
     "banks",
     "memories",
     "directives",
+    "apikeys",
 ]
 
 MIDDLEWARE = [
@@ -169,11 +179,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "hindsight_site.middleware.ControlPlaneLoginRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "hindsight_site.urls"
 WSGI_APPLICATION = "hindsight_site.wsgi.application"
 ASGI_APPLICATION = "hindsight_site.asgi.application"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "control-banks"
+LOGOUT_REDIRECT_URL = "login"
+
 # API paths carry no trailing slash (the contract's routes); never redirect them.
 APPEND_SLASH = False
 
@@ -215,10 +230,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    # API keys arrive with the REST-contract issue; until then the API is open, as upstream runs without a tenant
-    # extension.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # API keys (apikeys/api/authentication.py): one authentication class and one permission for every route.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.api.authentication.ApiKeyPermission"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "hindsight_site.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -258,6 +272,7 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_PROFILE",
     "HINDSIGHT_HOST",
     "HINDSIGHT_PORT",
+    "HINDSIGHT_ALLOW_OPEN",
     "HINDSIGHT_SECRET_KEY",
     "HINDSIGHT_DEBUG",
     "HINDSIGHT_ALLOWED_HOSTS",
@@ -286,6 +301,7 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_API_ENABLE_BANK_CONFIG_API",
     "HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH",
     "HINDSIGHT_TEST_DATABASE_NAME",
+    "HINDSIGHT_ADMIN_PASSWORD",
     *config_registry.env_names(),
 }
 HINDSIGHT_UNKNOWN_VARIABLES = [

@@ -1,6 +1,7 @@
-"""URL map: the contract's API at its own paths, the admin under /admin/."""
+"""URL map: the contract's API at its own paths, the admin under /admin/, the control plane at / and /banks/."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -13,11 +14,18 @@ urlpatterns = [
     path("", include("banks.api.urls")),
     path("", include("memories.api.urls")),
     path("", include("directives.api.urls")),
+    path("", include("apikeys.api.urls")),
     # Contract routes we do not offer answer 501 with a detail (after every served route).
     path("", include("hindsight_site.api.unserved")),
     path("admin/", admin.site.urls),
-    # The htmx control plane takes over "/" in its own issue; until then operators land in the admin.
-    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
+    # --- the control plane (server-rendered pages; URL names start with "control-", which requires sign-in) ---
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", RedirectView.as_view(pattern_name="control-banks", permanent=False), name="control-home"),
+    path("", include("banks.urls")),
+    path("", include("apikeys.urls")),
+    # The other bank tabs (memories, entities, documents, recall, reflect / directives, mental models) and the API
+    # keys page add their HTML URLconfs here: path("", include("memories.urls")), path("", include("directives.urls")).
 ]
 
 handler400 = "hindsight_site.api.bad_request"

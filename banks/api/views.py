@@ -34,7 +34,13 @@ class BankListView(APIView):
     )
     def get(self, request):
         query = parse_query(request, BankListQuerySerializer)
-        items, total = selectors.list_banks(q=query.get("q"), limit=query["limit"], offset=query["offset"])
+        # An API key limited to some banks lists only those (``request.bank_scope``, set by the key permission).
+        items, total = selectors.list_banks(
+            q=query.get("q"),
+            limit=query["limit"],
+            offset=query["offset"],
+            banks=getattr(request, "bank_scope", None),
+        )
         return Response({"banks": items, "total": total, "limit": query["limit"], "offset": query["offset"]})
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DataError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -86,6 +87,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers = {}
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
+        if getattr(exc, "auth_header", None):  # 401: how to authenticate (set by DRF from the authenticator)
+            headers["WWW-Authenticate"] = exc.auth_header
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response({"detail": detail}, status=exc.status_code, headers=headers)
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "view")
@@ -111,7 +114,13 @@ def _provider_error(exc: Exception) -> Response | None:
     return None
 
 
-def not_found(request, exception=None) -> JsonResponse:
+def not_found(request, exception=None) -> HttpResponse:
+    """JSON for the API; a page for a person's browser on the control plane (its own 404s name what is missing)."""
+    if not request.path.startswith("/v1/") and "text/html" in request.headers.get("Accept", ""):
+        message = str(exception.args[0]) if exception is not None and exception.args else ""
+        if not isinstance(message, str) or message.startswith("{") or "Resolver404" in message:
+            message = ""
+        return render(request, "control/404.html", {"message": message}, status=404)
     return JsonResponse({"detail": f"No route for {request.method} {request.path}."}, status=404)
 
 

@@ -66,6 +66,8 @@ class RetainView(APIView):
 
 
 class RecallView(APIView):
+    read_only_safe = True  # a read that uses POST
+
     @extend_schema(operation_id="recall_memories", request=RecallRequestSerializer, responses=RecallResponseSerializer)
     def post(self, request, bank_id: str):
         from memories.recall import recall

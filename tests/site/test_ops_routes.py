@@ -125,6 +125,7 @@ def test_llm_probe_names_auth_failures_and_unconfigured_purposes(client, scripte
     }
 
 
+@pytest.mark.django_db  # the API-key check reads the keys table on every API route
 def test_llm_probe_can_be_turned_off(client, settings):
     settings.HINDSIGHT_ENABLE_BANK_LLM_HEALTH = False
     response = client.post("/v1/default/banks/b/health/llm")
@@ -132,6 +133,7 @@ def test_llm_probe_can_be_turned_off(client, settings):
     assert "turned off" in response.json()["detail"]
 
 
+@pytest.mark.django_db  # the API-key check reads the keys table on every API route
 @pytest.mark.parametrize(("route", "feature"), UNSERVED)
 def test_routes_we_do_not_offer_answer_501_naming_the_feature(client, route, feature):
     url = "/" + re.sub(r"<(?:str|path):(\w+)>", r"x-\1", route)

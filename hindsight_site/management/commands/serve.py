@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import secrets
 import shutil
@@ -82,6 +83,13 @@ def _check_writable(folder: Path) -> None:
         raise CommandError(f"the data folder {folder} is not writable ({reason}); set HINDSIGHT_HOME") from None
 
 
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
 def _still_running(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait up to ``timeout`` for these processes to end; a zombie (ended, not yet reaped) counts as ended."""
 
@@ -109,6 +117,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--profile", default=settings.HINDSIGHT_PROFILE, help="Profile: its own data and database.")
         parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker here.")
+        parser.add_argument(
+            "--idle-timeout",
+            type=float,
+            default=0,
+            help="Stop after this many seconds without an HTTP request (0, the default: never).",
+        )
+        parser.add_argument(
+            "--allow-open",
+            action="store_true",
+            default=settings.HINDSIGHT_ALLOW_OPEN,
+            help="Serve the API without API keys even beyond loopback (HINDSIGHT_ALLOW_OPEN=true).",
+        )
 
     def handle(self, *args, **options):
         profile = options["profile"]
@@ -131,7 +151,11 @@ class Command(BaseCommand):
         try:
             self._start_services(paths)
             env = self._child_env(paths, host, port)
+            if options["allow_open"]:
+                env["HINDSIGHT_ALLOW_OPEN"] = "true"
             self._migrate(env, paths)
+            self._api_access = self._check_api_access(env, host, options["allow_open"])
+            first_user = self._create_first_superuser(env)
             self._start_web(env, paths, host, port)
             if not options["no_worker"]:
                 self._start_worker(env, paths, profile)
@@ -139,8 +163,8 @@ class Command(BaseCommand):
             lock.write(f"pid {os.getpid()}, {base_url}\n")
             lock.flush()
             self._wait_healthy(base_url)
-            self._print_banner(base_url, paths, profile)
-            code = self._supervise()
+            self._print_banner(base_url, paths, profile, first_user)
+            code = self._supervise(paths, idle_timeout=options["idle_timeout"])
         except BaseException:
             self._shutdown()
             raise
@@ -208,7 +232,7 @@ class Command(BaseCommand):
     def _migrate(self, env: dict[str, str], paths: ProfilePaths) -> None:
         self.stdout.write("Applying migrations…")
         result = subprocess.run(
-            [sys.executable, str(BASE_DIR / "manage.py"), "migrate", "--noinput"],
+            [sys.executable, "-m", "django", "migrate", "--noinput"],
             env=env,
             cwd=BASE_DIR,
             capture_output=True,
@@ -217,6 +241,46 @@ class Command(BaseCommand):
         if result.returncode != 0:
             last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
             raise CommandError(f"migrations failed: {last[0]}")
+
+    def _check_api_access(self, env: dict[str, str], host: str, allow_open: bool) -> str:
+        """How the API is protected, for the banner; refuses to serve it open beyond loopback unless told to."""
+        from apikeys.selectors import is_loopback
+
+        result = subprocess.run(
+            [sys.executable, str(BASE_DIR / "manage.py"), "apikey", "count"],
+            env=env,
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+            raise CommandError(f"could not count the API keys: {last[0]}")
+        count = int(result.stdout.split()[-1])
+        if count:
+            return f"required ({count} active; clients send 'Authorization: Bearer <key>')"
+        if is_loopback(host):
+            return "none yet: the API is open on loopback ('manage.py apikey create --name NAME' adds one)"
+        if allow_open:
+            return f"none: the API is OPEN to anyone who reaches {host} (--allow-open)"
+        raise CommandError(
+            f"refusing to serve the API on {host} without an API key: create one with "
+            "'manage.py apikey create --name NAME', or pass --allow-open (HINDSIGHT_ALLOW_OPEN=true) to run it open"
+        )
+
+    def _create_first_superuser(self, env: dict[str, str]) -> dict:
+        """The control plane's first sign-in when the database has no user (see create_first_superuser)."""
+        result = subprocess.run(
+            [sys.executable, str(BASE_DIR / "manage.py"), "create_first_superuser"],
+            env=env,
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+            raise CommandError(f"creating the first superuser failed: {last[0]}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_timeout: float) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -330,7 +394,7 @@ class Command(BaseCommand):
                     f"{log_tail(child.log)}"
                 )
 
-    def _print_banner(self, base_url: str, paths: ProfilePaths, profile: str) -> None:
+    def _print_banner(self, base_url: str, paths: ProfilePaths, profile: str, first_user: dict) -> None:
         database = (
             f"embedded PostgreSQL in {paths.postgres_data}"
             if settings.HINDSIGHT_EMBEDDED_DATABASE
@@ -340,22 +404,27 @@ class Command(BaseCommand):
         lines = [
             f"Hindsight is running — profile '{profile}', data in {paths.root}",
             f"  API            {base_url}/v1/default/banks",
-            f"  Control plane  {base_url}/  (the Django admin until the web UI lands)",
+            f"  Control plane  {base_url}/  (sign in with a Django user)",
             f"  Admin          {base_url}/admin/",
             f"  Health         {base_url}/health  (liveness {base_url}/health/live)",
             f"  Metrics        {base_url}/metrics  (Prometheus)",
             f"  API docs       {base_url}/docs  (OpenAPI document {base_url}/openapi.json)",
+            f"  API keys       {self._api_access}",
             f"  Database       {database}",
             f"  Broker         {broker}",
             f"  Logs           {paths.logs}",
             "Press Ctrl-C to stop.",
         ]
+        if first_user.get("created"):
+            password = first_user["password"] or "from HINDSIGHT_ADMIN_PASSWORD"
+            # Shown once, on the start that created the user; change it in the admin.
+            lines.insert(3, f"  Sign in        user '{first_user['username']}', password {password}  (shown once)")
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
 
     # --- running and stopping ---------------------------------------------------------------------------------
 
-    def _supervise(self) -> int:
+    def _supervise(self, paths: ProfilePaths, idle_timeout: float = 0) -> int:
         stop = {"signal": None}
 
         def request_stop(signum, frame):
@@ -363,7 +432,18 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        # Activity = gunicorn's access log growing (one line per request, health probes included): the supervisor
+        # needs no hook into the web workers to know when the server was last used.
+        access_log = paths.logs / "access.log"
+        last_size, last_activity = _file_size(access_log), time.monotonic()
         while stop["signal"] is None:
+            if idle_timeout > 0:
+                size = _file_size(access_log)
+                if size != last_size:
+                    last_size, last_activity = size, time.monotonic()
+                elif time.monotonic() - last_activity >= idle_timeout:
+                    self.stdout.write(f"No request for {idle_timeout:g}s (--idle-timeout); stopping…")
+                    return 0
             for child in self.children:
                 code = child.process.poll()
                 if code is not None:
