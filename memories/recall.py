@@ -173,7 +173,7 @@ def _semantic(cursor, where: str, params: list, vector: str, depth: int, large: 
         cursor.execute("SET LOCAL enable_seqscan = off")
     cursor.execute(
         f"""
-        SELECT u.id, 1 - (u.embedding <=> %s::vector) AS similarity, {_FACTS}
+        SELECT u.id::text, 1 - (u.embedding <=> %s::vector) AS similarity, {_FACTS}
         FROM memories_memoryunit u
         WHERE {where} AND u.embedding IS NOT NULL
         ORDER BY u.embedding <=> %s::vector
@@ -187,26 +187,31 @@ def _semantic(cursor, where: str, params: list, vector: str, depth: int, large: 
     return hits
 
 
+_term_stats: dict[str, Any] = {"at": -1e9, "freqs": {}, "floor": 0.0002}
+TERM_STATS_SECONDS = 300
+
+
 def _term_weights(cursor, text: str) -> list[tuple[str, float]]:
     """The query's lexemes, each weighted by its inverse document frequency (BM25's idf, binary term frequency).
 
     Frequencies come from the planner's statistics of the search vector (``pg_stats.most_common_elems``, refreshed by
-    ANALYZE): free to read, global rather than per bank, and a lexeme absent from them is rarer than the rarest listed.
+    ANALYZE), read at most every few minutes per process: global rather than per bank, and a lexeme absent from them
+    is rarer than the rarest listed.
     """
-    cursor.execute(
-        """
-        WITH stats AS (
-            SELECT unnest(most_common_elems::text::text[]) AS lexeme, unnest(most_common_elem_freqs) AS freq
+    if time.monotonic() - _term_stats["at"] > TERM_STATS_SECONDS:
+        cursor.execute(
+            """
+            SELECT unnest(most_common_elems::text::text[]), unnest(most_common_elem_freqs)
             FROM pg_stats WHERE tablename = 'memories_memoryunit' AND attname = 'search_vector'
+            """
         )
-        SELECT q.lexeme, s.freq, (SELECT min(freq) FROM stats)
-        FROM unnest(tsvector_to_array(to_tsvector('english', %s))) AS q(lexeme) LEFT JOIN stats s USING (lexeme)
-        """,
-        [text],
-    )
+        freqs = {lexeme: freq for lexeme, freq in cursor.fetchall() if lexeme is not None}
+        _term_stats.update(at=time.monotonic(), freqs=freqs, floor=min(freqs.values(), default=0.0004) / 2)
+    cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [text])
+    freqs, floor = _term_stats["freqs"], _term_stats["floor"]
     weights = []
-    for lexeme, freq, floor in cursor.fetchall():
-        freq = freq if freq is not None else (floor or 0.0002) / 2
+    for lexeme in cursor.fetchone()[0]:
+        freq = freqs.get(lexeme, floor)
         weights.append((lexeme, math.log(1 + (1 - freq) / max(freq, 1e-6))))
     return weights
 
@@ -217,7 +222,8 @@ def _keyword(cursor, where: str, params: list, text: str, depth: int, facts: dic
     person). Memories with every term are read first; then memories with any informative term (terms that a large
     share of all memories contain are dropped from that pass: they say little and match half the bank).
 
-    Each pass scores at most ``KEYWORD_POOL`` matching rows, so a common word in a large bank costs a bounded read.
+    Each pass scores at most twice the depth (``KEYWORD_POOL`` at most) matching rows, so a common word in a large
+    bank costs a bounded read.
     """
     terms = _term_weights(cursor, text[:KEYWORD_MAX_CHARS])
     if not terms:
@@ -225,10 +231,12 @@ def _keyword(cursor, where: str, params: list, text: str, depth: int, facts: dic
     lexemes, weights = [t for t, _ in terms], [w for _, w in terms]
     informative = [t for t, w in terms if w >= KEYWORD_MIN_IDF] or []
     sql = f"""
-        WITH terms AS (SELECT quote_literal(t)::tsquery AS q, w FROM unnest(%s::text[], %s::float8[]) AS x(t, w))
+        WITH terms AS MATERIALIZED (
+            SELECT quote_literal(t)::tsquery AS q, w FROM unnest(%s::text[], %s::float8[]) AS x(t, w)
+        )
         SELECT pool.id, pool.score, pool.happened, pool.length
         FROM (
-            SELECT u.id, (SELECT sum(w) FROM terms WHERE u.search_vector @@ terms.q) AS score,
+            SELECT u.id::text AS id, (SELECT sum(w) FROM terms WHERE u.search_vector @@ terms.q) AS score,
                    length(u.search_vector) AS size, {_FACTS.replace(", length", " AS happened, length")} AS length
             FROM memories_memoryunit u
             WHERE {where}
@@ -238,11 +246,12 @@ def _keyword(cursor, where: str, params: list, text: str, depth: int, facts: dic
         ORDER BY pool.score DESC, pool.size, pool.id
         LIMIT %s
     """
-    cursor.execute(sql, [lexemes, weights, *params, " & ", lexemes, KEYWORD_POOL, depth])
+    pool = max(depth, min(2 * depth, KEYWORD_POOL))
+    cursor.execute(sql, [lexemes, weights, *params, " & ", lexemes, pool, depth])
     hits = _collect(cursor.fetchall(), facts)
     if len(hits) >= depth or not informative or len(terms) == 1:
         return hits
-    cursor.execute(sql, [lexemes, weights, *params, " | ", informative, KEYWORD_POOL, depth])
+    cursor.execute(sql, [lexemes, weights, *params, " | ", informative, pool, depth])
     seen = {unit_id for unit_id, _ in hits}
     hits.extend(hit for hit in _collect(cursor.fetchall(), facts) if hit[0] not in seen)
     return hits[:depth]
@@ -275,7 +284,7 @@ def _graph(cursor, where: str, params: list, seeds: Hits, depth: int, facts: dic
                 WHERE o.entity_id = mine.entity_id AND o.unit_id <> s.id ORDER BY o.id DESC LIMIT %s
             ) other
         )
-        SELECT r.id, max(r.score) AS score, {_FACTS}
+        SELECT r.id::text, max(r.score) AS score, {_FACTS}
         FROM reached r JOIN memories_memoryunit u ON u.id = r.id
         WHERE {where} AND r.id <> ALL(%s::uuid[])
         GROUP BY r.id, u.id
@@ -284,13 +293,13 @@ def _graph(cursor, where: str, params: list, seeds: Hits, depth: int, facts: dic
         LIMIT %s
         """,
         [
-            ids,
-            [score for _, score in seeds],
+            _pg_array(ids),
+            _pg_array(score for _, score in seeds),
             list(LINK_TYPE_FACTORS),
             list(LINK_TYPE_FACTORS.values()),
             GRAPH_UNITS_PER_ENTITY,
             *params,
-            ids,
+            _pg_array(ids),
             GRAPH_MIN_ACTIVATION,
             depth,
         ],
@@ -308,7 +317,7 @@ def _temporal(cursor, where: str, params: list, vector: str, ranges: list[TimeRa
     window_params = [value for r in ranges for value in (r.start, r.end, r.end, r.start)]
     cursor.execute(
         f"""
-        SELECT u.id, 1 - (u.embedding <=> %s::vector) AS similarity, {_FACTS}
+        SELECT u.id::text, 1 - (u.embedding <=> %s::vector) AS similarity, {_FACTS}
         FROM memories_memoryunit u
         WHERE {where} AND ({windows})
         ORDER BY u.embedding <=> %s::vector
@@ -444,9 +453,9 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
     timings["results"] = time.perf_counter() - tick
     tick = time.perf_counter()
     rest: dict[str, Any] = {"entities": None, "chunks": None, "source_facts": None}
-    chosen_ids = [row.id for row in chosen]
     if query.include_entities is not None:
-        rest["entities"] = _entities_map(bank, query, chosen_ids, query.include_entities)
+        entity_ids = list(dict.fromkeys(e for row in chosen for e in (row.entity_ids or ())))
+        rest["entities"] = _entities_map(bank, query, entity_ids, query.include_entities)
     if query.include_chunks is not None:
         rest["chunks"] = _chunks_map(bank, chosen, query.include_chunks)
     if query.include_source_facts is not None:
@@ -478,6 +487,7 @@ class _Row:
     text: str
     chunk_id: Any
     source_ids: list
+    entity_ids: list | None
     payload: str  # the RecallResult as JSON
 
 
@@ -491,14 +501,11 @@ def _iso_sql(column: str) -> str:
 
 
 _RESULT_SQL = f"""
-    SELECT u.id, u.text, u.chunk_id, u.source_memory_ids, json_build_object(
+    SELECT u.id::text, u.text, u.chunk_id, u.source_memory_ids::text[], names.ids, json_build_object(
         'id', u.id,
         'text', u.text,
         'type', u.fact_type,
-        'entities', coalesce(
-            (SELECT json_agg(e.canonical_name ORDER BY e.canonical_name)
-             FROM memories_unitentity ue JOIN memories_entity e ON e.id = ue.entity_id WHERE ue.unit_id = u.id),
-            '[]'),
+        'entities', coalesce(names.names, '[]'),
         'context', nullif(u.context, ''),
         'occurred_start', {_iso_sql("u.occurred_start")},
         'occurred_end', {_iso_sql("u.occurred_end")},
@@ -509,19 +516,28 @@ _RESULT_SQL = f"""
         'tags', to_json(u.tags),
         'source_fact_ids', CASE WHEN cardinality(u.source_memory_ids) > 0 THEN to_json(u.source_memory_ids) END,
         'scores', json_build_object(
-            'final', o.final, 'reranker', o.reranker, 'semantic', o.semantic, 'keyword', o.keyword)
+            'final', round(o.final::numeric, 6), 'reranker', round(o.reranker::numeric, 6),
+            'semantic', round(o.semantic::numeric, 6), 'keyword', round(o.keyword::numeric, 6))
     )::text
     FROM unnest(%s::uuid[], %s::float8[], %s::float8[], %s::float8[], %s::float8[])
         WITH ORDINALITY AS o(id, final, reranker, semantic, keyword, n)
     JOIN memories_memoryunit u ON u.id = o.id
     LEFT JOIN memories_document d ON d.id = u.document_id
+    LEFT JOIN (
+        SELECT ue.unit_id, json_agg(e.canonical_name ORDER BY e.canonical_name) AS names, array_agg(e.id::text) AS ids
+        FROM memories_unitentity ue JOIN memories_entity e ON e.id = ue.entity_id
+        WHERE ue.unit_id = ANY(%s::uuid[])
+        GROUP BY ue.unit_id
+    ) names ON names.unit_id = u.id
     WHERE u.bank_id = %s
     ORDER BY o.n
 """
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
+def _pg_array(values) -> str:
+    """A PostgreSQL array literal of ids (as text) or numbers, for a ``%s::uuid[]`` / ``%s::float8[]`` parameter:
+    much cheaper than adapting a Python list of UUIDs element by element."""
+    return "{" + ",".join(["NULL" if v is None else str(v) for v in values]) + "}"
 
 
 def _result_rows(
@@ -536,15 +552,17 @@ def _result_rows(
     if not unit_ids:
         return []
     final, semantic, keyword, reranker = final or {}, semantic or {}, keyword or {}, reranker or {}
+    ids = "{" + ",".join(str(u) for u in unit_ids) + "}"
     with connection.cursor() as cursor:
         cursor.execute(
             _RESULT_SQL,
             [
-                list(unit_ids),
-                [round(final.get(u, 0.0), 6) for u in unit_ids],
-                [_rounded(reranker.get(u)) for u in unit_ids],
-                [_rounded(semantic.get(u)) for u in unit_ids],
-                [_rounded(keyword.get(u)) for u in unit_ids],
+                ids,
+                _pg_array([final.get(u, 0.0) for u in unit_ids]),
+                _pg_array([reranker.get(u) for u in unit_ids]),
+                _pg_array([semantic.get(u) for u in unit_ids]),
+                _pg_array([keyword.get(u) for u in unit_ids]),
+                ids,
                 bank_id,
             ],
         )
@@ -579,20 +597,19 @@ def _fill(bank: Bank, ordered: list, final, semantic, keyword, facts, max_tokens
     return chosen, used
 
 
-def _entities_map(bank: Bank, query: RecallQuery, unit_ids: list, max_tokens: int) -> dict[str, dict]:
+def _entities_map(bank: Bank, query: RecallQuery, entity_ids: list, max_tokens: int) -> dict[str, dict]:
     """The entities the results mention (most mentioned first), each with the bank's observations about it (those
     resting on facts that mention it, most proven first), within ``max_tokens``."""
-    if not unit_ids:
+    if not entity_ids:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT e.id, e.canonical_name FROM memories_entity e
-            WHERE e.bank_id = %s
-              AND e.id IN (SELECT ue.entity_id FROM memories_unitentity ue WHERE ue.unit_id = ANY(%s::uuid[]))
+            WHERE e.bank_id = %s AND e.id = ANY(%s::uuid[])
             ORDER BY e.mention_count DESC, e.canonical_name
             """,
-            [bank.pk, list(unit_ids)],
+            [bank.pk, _pg_array(entity_ids)],
         )
         entities = cursor.fetchall()
         observations: dict[Any, list[tuple[str, Any]]] = {}
