@@ -448,8 +448,21 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
         ordered = [unit_id for unit_id in ordered if final[unit_id] >= floors["final"]]
     timings["fusion"] = time.perf_counter() - tick
 
+    reranker_scores: dict[Any, float] = {}
+    reranking: dict[str, Any] | None = None
+    if ordered and config.get("enable_reranking", True):
+        from memories.rerank import get_reranker
+
+        reranker = get_reranker()
+        if reranker is not None:
+            tick = time.perf_counter()
+            ordered, reranker_scores, reranking = _rerank(bank, reranker, query.query, ordered, final)
+            timings["rerank"] = time.perf_counter() - tick
+
     tick = time.perf_counter()
-    chosen, used = _fill(bank, ordered, final, semantic_scores, keyword_scores, facts, query.max_tokens)
+    chosen, used = _fill(
+        bank, ordered, final, semantic_scores, keyword_scores, facts, query.max_tokens, reranker_scores
+    )
     timings["results"] = time.perf_counter() - tick
     tick = time.perf_counter()
     rest: dict[str, Any] = {"entities": None, "chunks": None, "source_facts": None}
@@ -474,8 +487,38 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
             },
             "timings_ms": {name: round(seconds * 1000, 2) for name, seconds in timings.items()},
             "tokens_used": used,
+            "reranker": reranking,
         }
     return _Outcome([row.payload for row in chosen], rest)
+
+
+def _rerank(bank: Bank, reranker, text: str, ordered: list, final: dict) -> tuple[list, dict, dict[str, Any]]:
+    """Reorder the first ``HINDSIGHT_RERANKER_MAX_CANDIDATES`` candidates by the reranker's scores (ties keep the
+    fused order); the rest follow in fused order. On a reranker failure the fused order stands and the trace says
+    why."""
+    from django.conf import settings
+
+    from memories.rerank import RerankError
+
+    head = ordered[: settings.HINDSIGHT_RERANKER_MAX_CANDIDATES]
+    note: dict[str, Any] = {"provider": reranker.provider, "model": reranker.model, "candidates": len(head)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text, text FROM memories_memoryunit WHERE bank_id = %s AND id = ANY(%s::uuid[])",
+            [bank.pk, _pg_array(head)],
+        )
+        texts = dict(cursor.fetchall())
+    head = [unit_id for unit_id in head if unit_id in texts]
+    try:
+        scores = reranker.score(text, [texts[unit_id] for unit_id in head])
+    except RerankError as exc:
+        note["error"] = str(exc)
+        return ordered, {}, note
+    by_id = dict(zip(head, scores, strict=True))
+    position = {unit_id: index for index, unit_id in enumerate(head)}
+    reranked = sorted(head, key=lambda unit_id: (-by_id[unit_id], position[unit_id]))
+    chosen = set(head)
+    return reranked + [unit_id for unit_id in ordered if unit_id not in chosen], by_id, note
 
 
 # --- results: written by PostgreSQL ---------------------------------------------------------------------------------
