@@ -335,3 +335,20 @@ def test_a_result_written_by_the_database_has_the_contract_shape(api):
 
     same = recall_dicts(bank=Bank.objects.get(bank_id="shape"), query=RecallQuery(query="Where did Alice move?"))
     assert same["results"] == body["results"]
+
+
+def test_keyword_counts_each_term_once_and_prefers_the_shorter_fact(api):
+    long_fact = (
+        "Alice said that Alice and her sister Alice-Marie, as Alice often repeats, spent the whole rainy afternoon "
+        "at the market buying vegetables, bread, cheese and flowers for the weekend."
+    )
+    retain(api, "idf", long_fact, "Alice owns a red kayak.", "Alice cooked risotto.", "Bob owns a kayak too.")
+    body = recall(api, "idf", "Alice")
+    texts = {r["id"]: r["text"] for r in body["results"]}
+    ranked = [texts[i] for i in channel(body, "keyword")]
+    assert ranked[-1] == long_fact  # repeating a name earns nothing over saying it once
+    # Two query terms beat one; among one-term matches the shorter fact comes first.
+    body = recall(api, "idf", "Alice kayak risotto")
+    ranked = [next(r["text"] for r in body["results"] if r["id"] == i) for i in channel(body, "keyword")]
+    assert ranked[0] in {"Alice owns a red kayak.", "Alice cooked risotto."}
+    assert ranked.index("Bob owns a kayak too.") < ranked.index(long_fact)
