@@ -163,8 +163,9 @@ def main() -> None:
     if args.home is None:
         subprocess.run([sys.executable, str(REPO / "bench" / "retain.py"), "--home", str(home)], check=True)
     with serving(home, 19_000 + os.getpid() % 1000) as (base, _serve):
-        print(f"bank {BANK}: {count_units(base, BANK):,} memory units; {args.queries} queries per phase, budget mid, ")
-        print(f"max_tokens 4096; {os.cpu_count()} cores; load average {load()}", flush=True)
+        units = count_units(base, BANK)
+        print(f"bank {BANK}: {units:,} memory units; {args.queries} questions per phase, budget mid, max_tokens 4096")
+        print(f"{os.cpu_count()} cores; load average {load()}", flush=True)
         rng = random.Random(11)
         report("sequential", measure(base, questions(rng, args.queries), 1))
         report("4 concurrent clients", measure(base, questions(rng, args.queries), 4))
