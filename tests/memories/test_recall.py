@@ -101,13 +101,13 @@ def test_fusion_rewards_agreement_between_channels():
     fused = _fuse({"semantic": [("a", 0.9), ("b", 0.8)], "keyword": [("b", 3.0), ("c", 2.0)]})
     assert max(fused, key=fused.get) == "b"
     assert fused["a"] == pytest.approx(1 / 61)
-    assert fused["b"] == pytest.approx(1 / 62 + 0.7 / 61)
+    assert fused["b"] == pytest.approx(1 / 62 + 0.2 / 61)
 
 
 def test_graph_and_keyword_hits_count_less_than_semantic_ones():
     fused = _fuse({"semantic": [("direct", 0.8)], "keyword": [("word", 1.0)], "graph": [("reached", 0.9)]})
     assert fused["direct"] == pytest.approx(1 / 61)
-    assert fused["word"] == pytest.approx(0.7 / 61)
+    assert fused["word"] == pytest.approx(0.2 / 61)
     assert fused["reached"] == pytest.approx(0.15 / 61)
 
 
