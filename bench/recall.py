@@ -2,12 +2,14 @@
 
 Sequential and with 4 concurrent clients, p50/p95 end to end, plus the server's own timings per stage (query
 embedding and each channel, from the trace). Then the same with 10,000 other banks present (50,000 more units in the
-shared HNSW index), to show bank count does not slow a bank down.
+shared HNSW index), to show bank count does not slow a bank down. Every phase asks its own questions (none repeats
+another phase's), and the load average is printed before and after, since a busy machine moves every figure.
 
     .venv/bin/python bench/recall.py                      # builds the bank through retain (about 11 minutes)
-    .venv/bin/python bench/recall.py --home /tmp/hs-bench-XXXX   # reuse a home that bench/retain.py filled
+    .venv/bin/python bench/recall.py --home /work/bench-home   # reuse a home that bench/retain.py filled
 
-Not a test: it prints figures, it asserts nothing.
+Adding the other banks is done once per home (a second run finds them). Not a test: it prints figures, it asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ def questions(rng: random.Random, count: int) -> list[str]:
     return out
 
 
+def warm_up_questions() -> list[str]:
+    return ["Who likes tea?", "What happened in spring?", "Where is the bicycle?", "Which city was visited?"]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -80,7 +86,7 @@ def measure(base: str, queries: list[str], clients: int) -> dict:
         response.raise_for_status()
         return (time.perf_counter() - started) * 1000, response.json()["trace"]["timings_ms"]
 
-    for query in queries[:10]:  # warm-up: model load, caches
+    for query in warm_up_questions():  # model load, connections, plans; never the measured questions
         one(query)
     with ThreadPoolExecutor(clients) as pool:
         outcomes = list(pool.map(one, queries))
@@ -98,8 +104,12 @@ def measure(base: str, queries: list[str], clients: int) -> dict:
 
 def report(label: str, result: dict) -> None:
     stages = ", ".join(f"{name} {ms:.1f}" for name, ms in result["stages"].items())
-    print(f"{label:<44} p50 {result['p50']:6.1f} ms   p95 {result['p95']:6.1f} ms")
-    print(f"{'':<44} server medians (ms): {stages}")
+    print(f"{label:<48} p50 {result['p50']:6.1f} ms   p95 {result['p95']:6.1f} ms   load {load()}", flush=True)
+    print(f"{'':<48} server medians (ms): {stages}", flush=True)
+
+
+def load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def add_other_banks(home: Path, count: int, per_bank: int) -> None:
@@ -108,6 +118,10 @@ def add_other_banks(home: Path, count: int, per_bank: int) -> None:
     with psycopg.connect(
         host=str(paths.postgres_socket_dir), user="postgres", dbname="hindsight", autocommit=True
     ) as conn:
+        present = conn.execute("SELECT count(*) FROM banks_bank WHERE bank_id LIKE 'other-%%'").fetchone()[0]
+        if present >= count:
+            print(f"{present:,} other banks already present", flush=True)
+            return
         main = conn.execute("SELECT id, embedding_model FROM banks_bank WHERE bank_id = %s", [BANK]).fetchone()
         conn.execute(
             """
@@ -140,8 +154,8 @@ def add_other_banks(home: Path, count: int, per_bank: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="a HINDSIGHT_HOME whose bank bench/retain.py already filled")
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--other-banks", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200, help="questions per phase")
+    parser.add_argument("--other-banks", type=int, default=10_000, help="0 skips the phases with other banks")
     parser.add_argument("--units-per-other-bank", type=int, default=5)
     args = parser.parse_args()
 
@@ -149,14 +163,20 @@ def main() -> None:
     if args.home is None:
         subprocess.run([sys.executable, str(REPO / "bench" / "retain.py"), "--home", str(home)], check=True)
     with serving(home, 19_000 + os.getpid() % 1000) as (base, _serve):
-        print(f"bank {BANK}: {count_units(base, BANK):,} memory units; {args.queries} queries, budget mid, 4096 tokens")
-        queries = questions(random.Random(11), args.queries)
-        report("sequential", measure(base, queries, 1))
-        report("4 concurrent clients", measure(base, queries, 4))
-        print(f"\nadding {args.other_banks:,} other banks x {args.units_per_other_bank} units …")
-        add_other_banks(home, args.other_banks, args.units_per_other_bank)
-        report(f"sequential, {args.other_banks:,} other banks", measure(base, queries, 1))
-        report(f"4 concurrent clients, {args.other_banks:,} other banks", measure(base, queries, 4))
+        units = count_units(base, BANK)
+        print(f"bank {BANK}: {units:,} memory units; {args.queries} questions per phase, budget mid, max_tokens 4096")
+        print(f"{os.cpu_count()} cores; load average {load()}", flush=True)
+        rng = random.Random(11)
+        report("sequential", measure(base, questions(rng, args.queries), 1))
+        report("4 concurrent clients", measure(base, questions(rng, args.queries), 4))
+        if args.other_banks:
+            print(f"\nadding {args.other_banks:,} other banks x {args.units_per_other_bank} units …", flush=True)
+            add_other_banks(home, args.other_banks, args.units_per_other_bank)
+            report(f"sequential, {args.other_banks:,} other banks", measure(base, questions(rng, args.queries), 1))
+            report(
+                f"4 concurrent clients, {args.other_banks:,} other banks",
+                measure(base, questions(rng, args.queries), 4),
+            )
 
 
 if __name__ == "__main__":

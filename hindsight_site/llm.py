@@ -36,7 +36,7 @@ os.environ.setdefault("LITELLM_LOG", "WARNING")
 
 logger = logging.getLogger(__name__)
 
-PURPOSES = ("retain", "reflect", "consolidation")
+PURPOSES = ("retain", "reflect", "consolidation", "rerank")
 TEST_PROVIDER = "hindsight-test"
 
 # Backoff: full jitter (sleep a uniform random time in [0, min(cap, base * 2**attempt)]), so many workers hitting the

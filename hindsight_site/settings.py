@@ -97,6 +97,27 @@ if HINDSIGHT_EMBEDDINGS_PROVIDER not in ("local", "sentence-transformers", "lite
     )
 HINDSIGHT_EMBEDDINGS_MODEL = env_str("HINDSIGHT_EMBEDDINGS_MODEL")
 
+# --- recall reranking: none by default (offline); a cross-encoder or an LLM over the best fused candidates ---------
+HINDSIGHT_RERANKER_PROVIDER = env_str("HINDSIGHT_RERANKER_PROVIDER", "none")
+if HINDSIGHT_RERANKER_PROVIDER not in ("none", "sentence-transformers", "litellm"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "HINDSIGHT_RERANKER_PROVIDER must be none, sentence-transformers or litellm, "
+        f"not {HINDSIGHT_RERANKER_PROVIDER!r}"
+    )
+HINDSIGHT_RERANKER_MODEL = env_str("HINDSIGHT_RERANKER_MODEL")
+if HINDSIGHT_RERANKER_PROVIDER == "sentence-transformers" and not HINDSIGHT_RERANKER_MODEL:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "HINDSIGHT_RERANKER_PROVIDER=sentence-transformers needs HINDSIGHT_RERANKER_MODEL "
+        "(a cross-encoder name or path)"
+    )
+HINDSIGHT_RERANKER_MAX_CANDIDATES = env_int("HINDSIGHT_RERANKER_MAX_CANDIDATES", 50, minimum=1, maximum=1000)
+# The LLM reranker's model, through the one LLM door (purpose "rerank"); else HINDSIGHT_LLM_MODEL.
+HINDSIGHT_LLM_RERANK_MODEL = HINDSIGHT_RERANKER_MODEL if HINDSIGHT_RERANKER_PROVIDER == "litellm" else None
+
 # --- durable operations -------------------------------------------------------------------------------------------
 HINDSIGHT_OPERATION_LEASE_SECONDS = env_int("HINDSIGHT_OPERATION_LEASE_SECONDS", 60, minimum=2)
 HINDSIGHT_OPERATION_MAX_ATTEMPTS = env_int("HINDSIGHT_OPERATION_MAX_ATTEMPTS", 5, minimum=1, maximum=100)
@@ -292,6 +313,9 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_LLM_MAX_RETRIES",
     "HINDSIGHT_EMBEDDINGS_PROVIDER",
     "HINDSIGHT_EMBEDDINGS_MODEL",
+    "HINDSIGHT_RERANKER_PROVIDER",
+    "HINDSIGHT_RERANKER_MODEL",
+    "HINDSIGHT_RERANKER_MAX_CANDIDATES",
     "HINDSIGHT_RETAIN_MAX_ITEMS",
     "HINDSIGHT_OPERATION_LEASE_SECONDS",
     "HINDSIGHT_OPERATION_MAX_ATTEMPTS",

@@ -23,7 +23,11 @@ Choices where English is ambiguous (tests pin each one):
 - Prepositions ("in", "on", "since", "until", …) are not part of the matched text and do not change the range: the
   range is what the expression names ("since May 2023" → May 2023); callers decide what "since" means for them.
 - "the week before <date>" is the seven days before it, "N days before <date>" a day; the anchor may be any
-  expression we resolve ("the day before 7 May 2023", "two days before yesterday").
+  expression we resolve ("the day before 7 May 2023", "two days before yesterday"). "the Monday before <date>" is
+  the last Monday strictly before it ("after": the first strictly after), "last weekend before <date>" the weekend
+  before it.
+- A day the text names as when it was said ("…last week, as mentioned on 6 November 2023") is the reference for the
+  text's relative expressions; the caller's reference is used otherwise. "N years back" means "N years ago".
 - Month names that are also common words are only months when the context says so: "may" and "march" must be
   capitalised unless a year follows; a bare month needs "in/during/since/until/last/this/next/…" or "early/mid/late".
   Bare weekdays and holidays behave likewise ("I love Christmas" is not a date, "last Christmas" is).
@@ -526,7 +530,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], _Handler], ...] = tuple(
             r"|this\s+(?:morning|afternoon|evening))\b",
             _relative_day,
         ),
-        (rf"\b{_NUM}\s+(?P<unit>day|week|month|year)s?\s+ago\b", _ago),
+        (rf"\b{_NUM}\s+(?P<unit>day|week|month|year)s?\s+(?:ago|back)\b", _ago),
         (rf"\b(?P<q>{_QUALIFIER})\s+(?P<unit>week|weekend|month|year)\b", _relative_unit),
         (r"\bthe\s+(?P<unit>week|weekend|month|year)\s+before\s+last\b", _before_last),
         (rf"\bthe\s+(?:past|last)\s+(?:{_NUM}\s+)?(?P<unit>day|week|month|year)s?\b(?!\s+of\b)", _rolling),
@@ -554,11 +558,21 @@ _GATE = re.compile(
     _FLAGS,
 )
 
-# "two days before", "the week after", "a month prior to" directly in front of a resolved anchor.
+# "two days before", "the week after", "a month prior to", "last weekend before" directly in front of a resolved
+# anchor.
 _COMPOSITE = re.compile(
-    rf"(?:\b{_NUM}|\bthe)\s+(?P<unit>day|night|week|weekend|month|year)s?\s+"
+    rf"(?:\b{_NUM}|\bthe|\blast|\bthat)\s+(?P<unit>day|night|week|weekend|month|year)s?\s+"
     r"(?P<dir>before|after|prior\s+to|following|earlier\s+than|later\s+than)\s+(?:on\s+)?$",
     _FLAGS,
+)
+# "the Monday before", "the Saturday after" directly in front of a resolved anchor.
+_WEEKDAY_COMPOSITE = re.compile(
+    rf"\b(?:the|that)\s+(?P<wd>{_WEEKDAY})\s+(?P<dir>before|after|prior\s+to|following)\s+(?:on\s+)?$",
+    _FLAGS,
+)
+# "last week, as mentioned on 6 November 2023": the named day is the reference for the sentence's relative times.
+_MENTIONED_ON = re.compile(
+    r"\bas\s+(?:mentioned|said|stated|noted|discussed|told|written|shared|reported)\s+(?:on|in)\s+$", _FLAGS
 )
 
 
@@ -600,6 +614,17 @@ def _compose(m: re.Match[str], anchor: _Resolved) -> _Resolved | None:
     return m.start(), end, date(year, 1, 1), date(year, 12, 31), False
 
 
+def _compose_weekday(m: re.Match[str], anchor: _Resolved) -> _Resolved:
+    """ "the Monday before <anchor>": the last such weekday strictly before it (the first strictly after it)."""
+    _, end, anchor_first, anchor_last, anchor_precise = anchor
+    target = _WEEKDAYS.index(m.group("wd").lower())
+    if m.group("dir").lower().startswith(("after", "following")):
+        day = anchor_last + timedelta(days=(target - anchor_last.weekday() - 1) % 7 + 1)
+    else:
+        day = anchor_first - timedelta(days=(anchor_first.weekday() - target - 1) % 7 + 1)
+    return m.start(), end, day, day, anchor_precise
+
+
 def _reference_date(reference: datetime | None) -> date | None:
     if reference is None:
         return None
@@ -628,7 +653,19 @@ def find_time_spans(
     """
     if not text or _GATE.search(text) is None:
         return []
-    ctx = _Context(_reference_date(reference), prefer_future)
+    found = _find_spans(text, _Context(_reference_date(reference), prefer_future))
+    # A day the text itself names as when things were said ("…, as mentioned on 6 November 2023") is the reference
+    # for the text's relative expressions ("last week"), not the caller's reference.
+    for span_start, _, time_range in found:
+        if time_range.precise and _MENTIONED_ON.search(text, max(0, span_start - 30), span_start):
+            named = time_range.start.date()
+            if named != _reference_date(reference):
+                return _find_spans(text, _Context(named, prefer_future))
+            break
+    return found
+
+
+def _find_spans(text: str, ctx: _Context) -> list[tuple[int, int, TimeRange]]:
     candidates: list[tuple[int, int, int, _Resolved]] = []
     for order, (pattern, handler) in enumerate(_PATTERNS):
         for match in pattern.finditer(text):
@@ -644,11 +681,24 @@ def find_time_spans(
 
     ranges: list[tuple[int, int, TimeRange]] = []
     previous_end = 0
+    before_previous_end = 0
     for resolved in chosen:
-        window_start = max(previous_end, resolved[0] - 60)
-        composite = _COMPOSITE.search(text, window_start, resolved[0])
-        if composite is not None:
-            resolved = _compose(composite, resolved) or resolved
+        # The modifier may swallow the expression just before the anchor ("the Monday", "last weekend"): search from
+        # the end of the one before it, and drop the swallowed one.
+        window_start = max(before_previous_end, resolved[0] - 60)
+        composite = _WEEKDAY_COMPOSITE.search(text, window_start, resolved[0])
+        composed = _compose_weekday(composite, resolved) if composite is not None else None
+        if composed is None:
+            composite = _COMPOSITE.search(text, window_start, resolved[0])
+            composed = _compose(composite, resolved) if composite is not None else None
+        if composed is not None and composite.start() < previous_end:
+            if ranges and composite.start() <= ranges[-1][0]:
+                ranges.pop()
+                previous_end = before_previous_end
+            else:  # it would cut an expression in two: keep the anchor alone
+                composed = None
+        if composed is not None:
+            resolved = composed
         span_start, span_end, first, last = resolved[0], resolved[1], resolved[2], max(resolved[2], resolved[3])
         found = TimeRange(
             start=datetime.combine(first, time.min, tzinfo=UTC),
@@ -657,7 +707,7 @@ def find_time_spans(
             precise=resolved[4],
         )
         ranges.append((span_start, span_end, found))
-        previous_end = span_end
+        before_previous_end, previous_end = previous_end, span_end
     return ranges
 
 

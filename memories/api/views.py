@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
@@ -70,13 +71,14 @@ class RecallView(APIView):
 
     @extend_schema(operation_id="recall_memories", request=RecallRequestSerializer, responses=RecallResponseSerializer)
     def post(self, request, bank_id: str):
-        from memories.recall import recall
+        from memories.recall import recall_json
 
         query = parse_recall_request(request.data, now=timezone.now())
         bank = Bank.objects.filter(bank_id=bank_id).first()
         if bank is None:  # nothing retained yet: nothing to recall (reads never create banks)
             return Response({"results": [], "entities": None, "chunks": None, "source_facts": None})
-        return Response(recall(bank=bank, query=query))
+        # The results' JSON is written by PostgreSQL and passed through (recall's hot path), not re-rendered.
+        return HttpResponse(recall_json(bank=bank, query=query), content_type="application/json")
 
 
 class OperationListView(APIView):

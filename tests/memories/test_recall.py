@@ -260,3 +260,95 @@ def test_source_facts_of_observations_are_included_and_stay_in_the_bank(api):
     assert set(body["source_facts"]) == {str(fact.id)}
     assert body["source_facts"][str(fact.id)]["text"] == fact.text
     assert body["source_facts_truncated"] is False
+
+
+def test_entities_carry_the_observations_resting_on_facts_that_mention_them(api):
+    from banks.models import Bank
+    from memories.embeddings import get_embedding_provider
+    from memories.models import MemoryUnit
+
+    retain(api, "notes", "Alice drinks green tea every morning.", "Bob plays the cello on Sundays.")
+    bank = Bank.objects.get(bank_id="notes")
+    alice_fact = MemoryUnit.objects.get(bank=bank, text__contains="Alice")
+    provider = get_embedding_provider()
+
+    def observe(text, sources, **fields):
+        MemoryUnit.objects.create(
+            bank=bank,
+            text=text,
+            fact_type="observation",
+            embedding=provider.embed_documents([text])[0],
+            embedding_model=provider.model_id,
+            source_memory_ids=sources,
+            **fields,
+        )
+
+    observe("Alice prefers tea to coffee.", [alice_fact.id], proof_count=3, mentioned_at="2024-05-08T10:00:00Z")
+    observe("Alice starts her days early.", [alice_fact.id], proof_count=1)
+    observe("Alice's old habit, now dropped.", [alice_fact.id], state="invalidated")
+    body = recall(api, "notes", "What does Alice drink?", types=["world", "experience"])
+    alice = body["entities"]["Alice"]
+    assert [o["text"] for o in alice["observations"]] == [
+        "Alice prefers tea to coffee.",
+        "Alice starts her days early.",
+    ]
+    assert alice["observations"][0]["mentioned_at"].startswith("2024-05-08T10:00:00")
+    # The budget counts observations too: with room for the names only, none is attached.
+    tight = recall(api, "notes", "What does Alice drink?", types=["world"], include={"entities": {"max_tokens": 2}})
+    assert all(entity["observations"] == [] for entity in tight["entities"].values())
+
+
+def test_a_result_written_by_the_database_has_the_contract_shape(api):
+    from memories.recall import RecallQuery
+    from memories.recall import recall as recall_dicts
+
+    response = api.post(
+        "/v1/default/banks/shape/memories",
+        {
+            "items": [
+                {
+                    "content": "Alice moved to Lyon.",
+                    "timestamp": "2024-05-08T10:00:00.1234Z",
+                    "document_id": "notes/1",
+                    "metadata": {"source": "chat"},
+                    "tags": ["user:alice"],
+                    "context": "a chat",
+                }
+            ]
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    body = recall(api, "shape", "Where did Alice move?")
+    [result] = body["results"]
+    assert result["mentioned_at"] == "2024-05-08T10:00:00.123400+00:00"
+    assert (result["document_id"], result["metadata"], result["tags"], result["context"]) == (
+        "notes/1",
+        {"source": "chat"},
+        ["user:alice"],
+        "a chat",
+    )
+    assert result["type"] == "world" and result["source_fact_ids"] is None and "Alice" in result["entities"]
+    assert set(result["scores"]) == {"final", "reranker", "semantic", "keyword"}
+    # The in-process answer (reflect's) is the same document.
+    from banks.models import Bank
+
+    same = recall_dicts(bank=Bank.objects.get(bank_id="shape"), query=RecallQuery(query="Where did Alice move?"))
+    assert same["results"] == body["results"]
+
+
+def test_keyword_counts_each_term_once_and_prefers_the_shorter_fact(api):
+    long_fact = (
+        "Alice said that Alice and her sister Alice-Marie, as Alice often repeats, spent the whole rainy afternoon "
+        "at the market buying vegetables, bread, cheese and flowers for the weekend."
+    )
+    retain(api, "idf", long_fact, "Alice owns a red kayak.", "Alice cooked risotto.", "Bob owns a kayak too.")
+    body = recall(api, "idf", "Alice")
+    texts = {r["id"]: r["text"] for r in body["results"]}
+    ranked = [texts[i] for i in channel(body, "keyword")]
+    assert ranked[-1] == long_fact  # repeating a name earns nothing over saying it once
+    # Two query terms beat one; among one-term matches the shorter fact comes first.
+    body = recall(api, "idf", "Alice kayak risotto")
+    ranked = [next(r["text"] for r in body["results"] if r["id"] == i) for i in channel(body, "keyword")]
+    assert ranked[0] in {"Alice owns a red kayak.", "Alice cooked risotto."}
+    assert ranked.index("Bob owns a kayak too.") < ranked.index(long_fact)

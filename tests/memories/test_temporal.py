@@ -137,6 +137,40 @@ CASES = [
     ),
     ("the month before June 2023", None, "the month before June 2023", date(2023, 5, 1), date(2023, 5, 31), False),
     ("two days before yesterday", MONDAY, "two days before yesterday", date(2023, 5, 5), date(2023, 5, 5), True),
+    # a weekday before/after a date is that weekday's nearest occurrence strictly before/after it, not the reference's
+    (
+        "on the Monday before July 24, 2023",
+        MONDAY,
+        "the Monday before July 24, 2023",
+        date(2023, 7, 17),
+        date(2023, 7, 17),
+        True,
+    ),
+    (
+        "on the Saturday after October 28, 2023",
+        MONDAY,
+        "the Saturday after October 28, 2023",
+        date(2023, 11, 4),
+        date(2023, 11, 4),
+        True,
+    ),
+    (
+        "the Sunday before October 25, 2022",
+        None,
+        "the Sunday before October 25, 2022",
+        date(2022, 10, 23),
+        date(2022, 10, 23),
+        True,
+    ),
+    (
+        "last weekend before April 10, 2023",
+        MONDAY,
+        "last weekend before April 10, 2023",
+        date(2023, 4, 8),
+        date(2023, 4, 9),
+        False,
+    ),
+    ("a few years back", MONDAY, "a few years back", date(2020, 1, 1), date(2020, 12, 31), False),
 ]
 
 
@@ -257,3 +291,22 @@ def test_describe_range_writes_a_short_absolute_phrase(text, reference, phrase):
 )
 def test_parse_loose_datetime(value, expected):
     assert parse_loose_datetime(value) == expected
+
+
+def test_a_day_named_as_when_it_was_said_is_the_reference_for_relative_expressions():
+    found = find_time_expressions("Tim's writing issue last week,as mentioned on November 6, 2023?", at(2024, 12, 31))
+    assert [(r.text, r.start.date(), r.end.date()) for r in found] == [
+        ("last week", date(2023, 10, 30), date(2023, 11, 5)),
+        ("November 6, 2023", date(2023, 11, 6), date(2023, 11, 6)),
+    ]
+    # Without that phrase a date elsewhere in the sentence does not move the reference.
+    found = find_time_expressions("last week, and then on November 6, 2023", MONDAY)
+    assert found[0].start.date() == date(2023, 5, 1)
+
+
+def test_a_modifier_never_cuts_an_expression_in_two():
+    found = find_time_expressions("last Friday and the Monday before 7 May 2023", MONDAY)
+    assert [(r.text, r.start.date()) for r in found] == [
+        ("last Friday", date(2023, 5, 5)),
+        ("the Monday before 7 May 2023", date(2023, 5, 1)),
+    ]
