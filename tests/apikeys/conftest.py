@@ -7,9 +7,6 @@ from rest_framework.test import APIClient
 
 from apikeys import services
 
-# The control plane's browser fixtures (real headless Chromium), for the keys page's browser test.
-from tests.control.conftest import browser, control_user, live_url, page, signed_in_page  # noqa: F401
-
 
 def client_with(raw: str | None, *, bearer: bool = True) -> APIClient:
     api = APIClient()

@@ -1,4 +1,8 @@
-"""The API keys page in real headless Chromium: a person creates a limited key, uses it, and revokes it."""
+"""The API keys page in real headless Chromium: a person creates a limited key, uses it, and revokes it.
+
+It lives beside the other browser tests so that it shares their one session browser: Playwright's sync API keeps an
+event loop running in the main thread, which must start after the suite's asyncio tests have run.
+"""
 
 from __future__ import annotations
 
