@@ -420,8 +420,20 @@ def recall(*, bank: Bank, query: RecallQuery) -> dict[str, Any]:
             },
             "timings_ms": {name: round(seconds * 1000, 2) for name, seconds in timings.items()},
             "tokens_used": used,
+            "result_channels": _result_channels(channels, [result["id"] for result in results]),
         }
     return response
+
+
+def _result_channels(channels: dict[str, list[tuple[Any, float]]], result_ids: list[str]) -> dict[str, dict]:
+    """For each returned result, the rank (1-based) and raw score it had in every channel that found it."""
+    wanted = set(result_ids)
+    found: dict[str, dict] = {result_id: {} for result_id in result_ids}
+    for name, hits in channels.items():
+        for rank, (unit_id, score) in enumerate(hits, start=1):
+            if str(unit_id) in wanted:
+                found[str(unit_id)][name] = {"rank": rank, "score": round(float(score), 6)}
+    return found
 
 
 _RESULT_COLUMNS = (
