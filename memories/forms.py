@@ -113,7 +113,7 @@ class RetainForm(forms.Form):
 
     content = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 8, "placeholder": "Paste a note, a transcript, an article…"}),
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "Paste a note, a transcript, an article…"}),
         label="Text",
     )
     file = forms.FileField(required=False, label="…or upload a .txt or .md file")
@@ -121,18 +121,18 @@ class RetainForm(forms.Form):
         required=False,
         max_length=512,
         label="Document id",
-        help_text="Optional. Retaining again under the same id replaces that document.",
+        help_text="Optional; the same id again replaces it.",
     )
-    context = forms.CharField(required=False, max_length=2000, help_text="Optional: where this text comes from.")
+    context = forms.CharField(required=False, max_length=2000, help_text="Optional: where the text comes from.")
     tags = TagsField(label="Tags")
     timestamp = forms.DateTimeField(
         required=False,
         label="When it was said",
-        help_text="Optional; defaults to now (UTC).",
+        help_text="Optional; now (UTC) when empty.",
         widget=LOCAL_DATETIME,
     )
     run_async = forms.BooleanField(
-        required=False, label="Run in the background", help_text="Returns at once and shows progress."
+        required=False, label="Run in the background", help_text="For long texts: shows progress while it runs."
     )
 
     def clean_file(self):
