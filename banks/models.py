@@ -69,6 +69,12 @@ class Bank(models.Model):
     def __str__(self) -> str:
         return self.bank_id
 
+    def get_absolute_url(self) -> str:
+        """The bank's page in the control plane (the admin links to it as "View on site")."""
+        from django.urls import reverse
+
+        return reverse("control-bank-overview", kwargs={"bank_id": self.bank_id})
+
     def get_overrides(self) -> dict[str, Any]:
         """This bank's configuration overrides, keyed by registry field name."""
         overrides = dict(self.config_overrides or {})

@@ -225,8 +225,8 @@ def _configuration_context(bank, *, data=None, errors=None) -> dict:
             if config_field.group != group_name:
                 continue
             name = config_field.name
-            if data is not None and config_field.kind == "bool":
-                current = data.get(name) in ("on", "true", "1")
+            if config_field.kind == "bool":
+                current = data.get(name) in ("on", "true", "1") if data is not None else bool(resolved[name])
             elif data is not None and name != "entity_labels":
                 current = data.get(name, "")
             else:
@@ -236,7 +236,7 @@ def _configuration_context(bank, *, data=None, errors=None) -> dict:
                     "field": config_field,
                     "name": name,
                     "value": current,
-                    "checked": bool(current) if config_field.kind == "bool" else False,
+                    "checked": current is True,
                     "resolved": _describe(resolved[name]),
                     "default": _describe(defaults[name]),
                     "overridden": name in overrides,
@@ -254,7 +254,6 @@ def _configuration_context(bank, *, data=None, errors=None) -> dict:
         errors=errors,
         override_count=len(overrides),
         label_types=config_registry.ENTITY_LABEL_TYPES,
-        config_api_enabled=settings.HINDSIGHT_ENABLE_BANK_CONFIG_API,
     )
 
 

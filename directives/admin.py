@@ -47,6 +47,7 @@ class MentalModelAdmin(admin.ModelAdmin):
 class MentalModelHistoryAdmin(admin.ModelAdmin):
     list_display = ["mental_model", "changed_at"]
     search_fields = ["mental_model__name", "content"]
+    list_filter = ["changed_at"]
     raw_id_fields = ["mental_model"]
     readonly_fields = ["mental_model", "content", "source_query", "changed_at"]
 

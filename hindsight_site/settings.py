@@ -118,6 +118,9 @@ HINDSIGHT_ENABLE_BANK_CONFIG_API = env_bool("HINDSIGHT_API_ENABLE_BANK_CONFIG_AP
 # The per-bank LLM probe makes real provider calls; operators who pay per call may turn it off.
 HINDSIGHT_ENABLE_BANK_LLM_HEALTH = env_bool("HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH", True)
 
+# --- control plane: the first superuser `serve` creates when no user exists (else a generated password) ----------
+HINDSIGHT_ADMIN_PASSWORD = env_str("HINDSIGHT_ADMIN_PASSWORD")
+
 # --- Django core ----------------------------------------------------------------------------------------------
 DEBUG = env_bool("HINDSIGHT_DEBUG", False)
 
@@ -278,6 +281,7 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_API_ENABLE_BANK_CONFIG_API",
     "HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH",
     "HINDSIGHT_TEST_DATABASE_NAME",
+    "HINDSIGHT_ADMIN_PASSWORD",
     *config_registry.env_names(),
 }
 HINDSIGHT_UNKNOWN_VARIABLES = [

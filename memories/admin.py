@@ -37,6 +37,7 @@ class DocumentAdmin(BankScopedAdmin):
 class ChunkAdmin(BankScopedAdmin):
     list_display = ["id", "bank", "document", "chunk_index", "created_at"]
     search_fields = ["=id", "bank__bank_id", "document__document_id"]
+    list_filter = ["created_at"]
     raw_id_fields = ["bank", "document"]
     readonly_fields = ["content_hash", "created_at"]
 
@@ -68,6 +69,7 @@ class EntityAdmin(BankScopedAdmin):
 class UnitEntityAdmin(admin.ModelAdmin):
     list_display = ["unit", "entity"]
     search_fields = ["entity__canonical_name", "=unit__id"]
+    list_filter = ["entity__kind", "unit__fact_type"]
     raw_id_fields = ["unit", "entity"]
     list_select_related = ["unit", "entity"]
     show_full_result_count = False
@@ -77,6 +79,7 @@ class UnitEntityAdmin(admin.ModelAdmin):
 class EntityCooccurrenceAdmin(BankScopedAdmin):
     list_display = ["entity_1", "entity_2", "count", "last_cooccurred", "bank"]
     search_fields = ["entity_1__canonical_name", "entity_2__canonical_name", "bank__bank_id"]
+    list_filter = ["last_cooccurred"]
     raw_id_fields = ["bank", "entity_1", "entity_2"]
     list_select_related = ["bank", "entity_1", "entity_2"]
 

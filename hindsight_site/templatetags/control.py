@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -45,3 +49,22 @@ def bank_tabs(bank, current: str) -> str:
 
     parts = [one(slug, label) for slug, label in BANK_TABS]
     return format_html_join("", "{}", ((format_html(fmt, *args),) for fmt, args in parts))
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """'just now' under a minute, else Django's '3 hours ago' (one unit, the largest)."""
+    if moment is None:
+        return "never"
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, depth=1)} ago"
+
+
+@register.filter
+def run_time(operation) -> str:
+    """How long a finished operation ran, in words a person reads at a glance ('1.4 s', '3 min')."""
+    seconds = (operation.completed_at - operation.started_at).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return timesince(operation.started_at, operation.completed_at, depth=2)

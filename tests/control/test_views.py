@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from banks import services
+from banks import selectors, services
 from banks.models import Bank
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +83,151 @@ def test_bank_pages_render(client):
     assert client.get("/banks/shown/configuration/").status_code == 200
     assert client.get("/banks/shown/delete/").status_code == 200
     assert client.get("/banks/shown/configuration/reset/").status_code == 200
+
+
+def test_the_bank_list_costs_the_same_queries_for_one_bank_or_many(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    services.create_or_update_bank(bank_id="first")
+    with CaptureQueriesContext(connection) as one:
+        assert client.get("/banks/").status_code == 200
+    for n in range(12):
+        services.create_or_update_bank(bank_id=f"more-{n}", name=f"More {n}")
+    with CaptureQueriesContext(connection) as many:
+        response = client.get("/banks/")
+    assert response.status_code == 200 and b"More 11" in response.content
+    assert len(many) == len(one)
+
+
+def test_the_bank_list_counts_memories_by_type_documents_entities_and_pending_work(client):
+    from memories.models import Document, Entity, MemoryUnit, Operation
+
+    bank = services.create_or_update_bank(bank_id="counted")
+    document = Document.objects.create(bank=bank, document_id="d1")
+    for fact_type, n in (("world", 3), ("experience", 2), ("observation", 1)):
+        for i in range(n):
+            MemoryUnit.objects.create(bank=bank, document=document, fact_type=fact_type, text=f"{fact_type} {i}")
+    MemoryUnit.objects.create(bank=bank, fact_type="world", text="gone", state="invalidated")
+    Entity.objects.create(bank=bank, canonical_name="Alice")
+    Operation.objects.create(bank=bank, operation_type="retain", status="pending")
+    Operation.objects.create(bank=bank, operation_type="retain", status="completed")
+    banks, total = selectors.bank_summaries(q="counted")
+    assert total == 1
+    row = banks[0]
+    counts = (row.world_count, row.experience_count, row.observation_count, row.document_count, row.entity_count)
+    assert counts == (3, 2, 1, 1, 1)
+    assert row.pending_operation_count == 1
+    assert row.last_activity_at is not None
+    assert b"counted" in client.get("/banks/?q=count").content
+    assert b"counted" not in client.get("/banks/?q=zzz").content
+
+
+def test_creating_a_bank_without_javascript_redirects_to_its_overview(client):
+    response = client.post(
+        "/banks/new/", {"bank_id": "plain", "name": "Plain", "skepticism": 3, "literalism": 1, "empathy": 3}
+    )
+    assert response.status_code == 303
+    assert response["Location"] == "/banks/plain/"
+    assert Bank.objects.get(bank_id="plain").get_overrides() == {"disposition_literalism": 1}
+
+
+def test_a_bad_bank_id_is_an_error_on_the_form(client):
+    response = client.post("/banks/new/", {"bank_id": "a/b", "skepticism": 3, "literalism": 3, "empathy": 3})
+    assert response.status_code == 400
+    assert b"bank_id must not contain &#x27;/&#x27;" in response.content
+    assert not Bank.objects.filter(bank_id="a/b").exists()
+
+
+def test_an_htmx_create_answers_with_hx_redirect(client):
+    response = client.post(
+        "/banks/new/",
+        {"bank_id": "hx", "skepticism": 3, "literalism": 3, "empathy": 3},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 204 and response["HX-Redirect"] == "/banks/hx/"
+
+
+def test_configuration_errors_name_every_bad_field_and_save_nothing(client):
+    services.create_or_update_bank(bank_id="cfg")
+    page = client.get("/banks/cfg/configuration/")
+    form = _form_values(page.content.decode())
+    form.update({"retain_chunk_size": "abc", "consolidation_llm_batch_size": "0", "mcp_enabled_tools": '["nope"]'})
+    response = client.post("/banks/cfg/configuration/", form)
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "retain_chunk_size must be a whole number, not &#x27;abc&#x27;" in text
+    assert "consolidation_llm_batch_size must be at least 1, not 0" in text
+    assert "mcp_enabled_tools unknown tool name(s): nope" in text
+    assert Bank.objects.get(bank_id="cfg").get_overrides() == {}
+
+
+def test_saving_the_configuration_unchanged_stores_nothing_and_a_change_stores_only_itself(client):
+    services.create_or_update_bank(bank_id="cfg2")
+    form = _form_values(client.get("/banks/cfg2/configuration/").content.decode())
+    assert client.post("/banks/cfg2/configuration/", form).status_code == 303
+    assert Bank.objects.get(bank_id="cfg2").get_overrides() == {}
+    form["recall_budget_adaptive_low"] = "0.05"
+    form["mcp_enabled_tools"] = '["recall", "retain"]'
+    assert client.post("/banks/cfg2/configuration/", form).status_code == 303
+    assert Bank.objects.get(bank_id="cfg2").get_overrides() == {
+        "recall_budget_adaptive_low": 0.05,
+        "mcp_enabled_tools": ["recall", "retain"],
+    }
+    assert client.post("/banks/cfg2/configuration/reset/", {"field": "mcp_enabled_tools"}).status_code == 303
+    assert Bank.objects.get(bank_id="cfg2").get_overrides() == {"recall_budget_adaptive_low": 0.05}
+
+
+def test_operations_cancel_and_retry_without_javascript(client):
+    from memories.models import Operation
+
+    bank = services.create_or_update_bank(bank_id="ops")
+    operation = Operation.objects.create(bank=bank, operation_type="retain", status="pending")
+    response = client.post(f"/banks/ops/operations/{operation.pk}/cancel/")
+    assert response.status_code == 303 and response["Location"] == "/banks/ops/"
+    operation.refresh_from_db()
+    assert operation.status == "cancelled"
+    assert client.post(f"/banks/ops/operations/{operation.pk}/cancel/").status_code == 303  # a message, not a 500
+    assert client.post(f"/banks/ops/operations/{operation.pk}/retry/").status_code == 303
+    operation.refresh_from_db()
+    assert operation.status == "pending"
+    other = services.create_or_update_bank(bank_id="other-ops")
+    foreign = Operation.objects.create(bank=other, operation_type="retain", status="pending")
+    assert client.post(f"/banks/ops/operations/{foreign.pk}/cancel/").status_code == 404
+
+
+def test_the_overview_polls_only_while_something_runs(client):
+    from memories.models import Operation
+
+    bank = services.create_or_update_bank(bank_id="poll")
+    assert b'hx-trigger="every 2s"' not in client.get("/banks/poll/").content
+    Operation.objects.create(bank=bank, operation_type="retain", status="processing")
+    assert b'hx-trigger="every 2s"' in client.get("/banks/poll/").content
+    partial = client.get("/banks/poll/?part=operations", headers={"HX-Request": "true"})
+    assert b'id="operations"' in partial.content
+    assert b"<html" not in partial.content
+
+
+def _form_values(html: str) -> dict[str, str]:
+    """The values a browser would post from the configuration form (inputs, checked boxes, selects, textareas)."""
+    import re
+    from html import unescape
+
+    values: dict[str, str] = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        if not name or name.group(1) == "csrfmiddlewaretoken":
+            continue
+        kind = re.search(r'type="([^"]+)"', tag)
+        if kind and kind.group(1) == "checkbox":
+            if " checked" in tag:
+                values[name.group(1)] = "on"
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        values[name.group(1)] = unescape(value.group(1)) if value else ""
+    for name, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        selected = re.search(r'<option value="([^"]*)" selected', body)
+        values[name] = selected.group(1) if selected else re.search(r'<option value="([^"]*)"', body).group(1)
+    for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
+        values[name] = unescape(body)
+    return values

@@ -1,5 +1,7 @@
 """The Django admin covers every model: list, search and change pages render; invariants stay read-only."""
 
+import re
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -27,6 +29,24 @@ def our_models():
 
 def test_every_model_is_registered():
     assert [m.__name__ for m in our_models() if not admin.site.is_registered(m)] == []
+
+
+def test_every_model_can_be_searched_and_filtered_and_the_users_are_there_too():
+    from django.contrib.auth import get_user_model
+
+    admins = {m.__name__: admin.site._registry[m] for m in our_models()}
+    assert [name for name, model_admin in admins.items() if not model_admin.search_fields] == []
+    assert [name for name, model_admin in admins.items() if not model_admin.list_filter] == []
+    # Control-plane sign-ins are Django users: operators manage them in the admin.
+    assert admin.site.is_registered(get_user_model())
+
+
+def test_a_bank_in_the_admin_links_to_its_control_plane_page(operator):
+    bank = populated_bank("linked")
+    page = operator.get(reverse("admin:banks_bank_change", args=[bank.pk])).content.decode()
+    link = re.search(r'href="(/admin/r/[^"]+)" class="viewsitelink"', page)
+    assert link, "no View on site link"
+    assert operator.get(link.group(1))["Location"].endswith("/banks/linked/")
 
 
 @pytest.mark.parametrize("model", our_models(), ids=lambda m: m.__name__)

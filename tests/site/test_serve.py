@@ -6,6 +6,7 @@ These start whole servers (a fresh embedded PostgreSQL per profile), so they are
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -64,6 +65,14 @@ class Server:
         return self.process.wait(90)
 
 
+def _sign_in(base_url: str, username: str, password: str) -> httpx.Response:
+    """Sign in through the control plane's form (CSRF included); return the page it lands on."""
+    browser = httpx.Client(base_url=base_url, timeout=30, follow_redirects=True)
+    browser.get("/login/")
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+    return browser.post("/login/", data=form, headers={"Referer": f"{base_url}/login/"})
+
+
 def _processes_using(home: Path) -> list[str]:
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
@@ -100,6 +109,12 @@ def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(hom
     for expected in ("/v1/default/banks", "/admin/", "Control plane", "embedded PostgreSQL", "Press Ctrl-C"):
         assert expected in banner
     assert "warning: HINDSIGHT_TYPO_SETING is set but is not a setting this server reads" in banner
+    # First start, no user yet: the superuser 'admin' is created and its generated password printed once.
+    password = re.search(r"Sign in +user 'admin', password (\S+)  \(shown once\)", banner)
+    assert password, banner
+    landed = _sign_in(server.url, "admin", password.group(1))
+    assert landed.status_code == 200 and str(landed.url).endswith("/banks/")
+    assert "Memory banks" in landed.text
 
     names = {" ".join(p.cmdline()) for p in server.descendants()}
     assert any("gunicorn" in name for name in names)
@@ -135,6 +150,7 @@ def test_serve_runs_everything_stops_cleanly_and_keeps_banks_across_restarts(hom
 
     restarted = servers(home, "alpha")
     restarted_children = restarted.descendants()
+    assert restarted.log.read_text().count("Sign in  ") == 1  # the password is never printed again
     config = httpx.get(f"{restarted.url}/v1/default/banks/kept/config", timeout=30).json()
     assert config["overrides"] == {"retain_chunk_size": 1234}
     assert [b["bank_id"] for b in httpx.get(f"{restarted.url}/v1/default/banks").json()["banks"]] == ["kept"]
@@ -164,7 +180,10 @@ def test_killing_the_supervisor_leaves_no_orphan_processes(home, servers):
 
 def test_two_profiles_run_side_by_side_without_sharing_data(home, servers):
     first = servers(home, "one")
-    second = servers(home, "two")
+    second = servers(home, "two", HINDSIGHT_ADMIN_PASSWORD="from-the-environment-42")
+    assert "Sign in        user 'admin', password from HINDSIGHT_ADMIN_PASSWORD" in second.log.read_text()
+    assert "from-the-environment-42" not in second.log.read_text()
+    assert "Memory banks" in _sign_in(second.url, "admin", "from-the-environment-42").text
     httpx.put(f"{first.url}/v1/default/banks/only-in-one", json={}, timeout=30).raise_for_status()
     assert httpx.get(f"{second.url}/v1/default/banks/only-in-one/config", timeout=30).status_code == 404
     assert httpx.get(f"{first.url}/v1/default/banks/only-in-one/config", timeout=30).status_code == 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import secrets
 import shutil
@@ -132,6 +133,7 @@ class Command(BaseCommand):
             self._start_services(paths)
             env = self._child_env(paths, host, port)
             self._migrate(env, paths)
+            first_user = self._create_first_superuser(env)
             self._start_web(env, paths, host, port)
             if not options["no_worker"]:
                 self._start_worker(env, paths, profile)
@@ -139,7 +141,7 @@ class Command(BaseCommand):
             lock.write(f"pid {os.getpid()}, {base_url}\n")
             lock.flush()
             self._wait_healthy(base_url)
-            self._print_banner(base_url, paths, profile)
+            self._print_banner(base_url, paths, profile, first_user)
             code = self._supervise()
         except BaseException:
             self._shutdown()
@@ -217,6 +219,20 @@ class Command(BaseCommand):
         if result.returncode != 0:
             last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
             raise CommandError(f"migrations failed: {last[0]}")
+
+    def _create_first_superuser(self, env: dict[str, str]) -> dict:
+        """The control plane's first sign-in when the database has no user (see create_first_superuser)."""
+        result = subprocess.run(
+            [sys.executable, str(BASE_DIR / "manage.py"), "create_first_superuser"],
+            env=env,
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+            raise CommandError(f"creating the first superuser failed: {last[0]}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_timeout: float) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -330,7 +346,7 @@ class Command(BaseCommand):
                     f"{log_tail(child.log)}"
                 )
 
-    def _print_banner(self, base_url: str, paths: ProfilePaths, profile: str) -> None:
+    def _print_banner(self, base_url: str, paths: ProfilePaths, profile: str, first_user: dict) -> None:
         database = (
             f"embedded PostgreSQL in {paths.postgres_data}"
             if settings.HINDSIGHT_EMBEDDED_DATABASE
@@ -340,7 +356,7 @@ class Command(BaseCommand):
         lines = [
             f"Hindsight is running — profile '{profile}', data in {paths.root}",
             f"  API            {base_url}/v1/default/banks",
-            f"  Control plane  {base_url}/  (the Django admin until the web UI lands)",
+            f"  Control plane  {base_url}/  (sign in with a Django user)",
             f"  Admin          {base_url}/admin/",
             f"  Health         {base_url}/health  (liveness {base_url}/health/live)",
             f"  Metrics        {base_url}/metrics  (Prometheus)",
@@ -349,6 +365,10 @@ class Command(BaseCommand):
             f"  Logs           {paths.logs}",
             "Press Ctrl-C to stop.",
         ]
+        if first_user.get("created"):
+            password = first_user["password"] or "from HINDSIGHT_ADMIN_PASSWORD"
+            # Shown once, on the start that created the user; change it in the admin.
+            lines.insert(3, f"  Sign in        user '{first_user['username']}', password {password}  (shown once)")
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
 
