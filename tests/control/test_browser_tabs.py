@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
@@ -14,11 +14,13 @@ from banks import services as bank_services
 from directives.models import Directive, MentalModel
 from memories.models import MemoryUnit
 from memories.services import RetainItem, retain_items
+from tests.conftest import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-# Set HINDSIGHT_TEST_SCREENSHOTS to a folder to keep a PNG of each page the tests reach (for docs/screenshots/).
-SHOTS = os.environ.get("HINDSIGHT_TEST_SCREENSHOTS")
+# HINDSIGHT_TEST_UPDATE_SCREENSHOTS=1 rewrites the README's screenshots of these tabs in docs/screenshots/.
+SCREENSHOTS = REPO / "docs" / "screenshots"
+README_SHOTS = {"memory-detail", "recall"}
 
 NOTES = (
     "Alice works at Google as a software engineer. Alice moved to Zurich in March 2024. "
@@ -27,19 +29,26 @@ NOTES = (
 
 
 def shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+    """The page fits a laptop screen (nothing scrolls sideways); optionally its screenshot goes to the README."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{name} is {width}px wide"
+    if name in README_SHOTS and os.environ.get("HINDSIGHT_TEST_UPDATE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{name}.png")
 
 
 @pytest.fixture
 def bank(bank_id):
-    return bank_services.get_or_create_bank(bank_id=bank_id)
+    bank = bank_services.get_or_create_bank(bank_id=bank_id)
+    bank.name = "Team notes"
+    bank.save()
+    return bank
 
 
 @pytest.fixture
 def filled_bank(bank):
-    retain_items(bank=bank, items=[RetainItem(content=NOTES, document_id="notes")])
+    spoken = datetime(2024, 5, 8, 10, 0, tzinfo=UTC)
+    retain_items(bank=bank, items=[RetainItem(content=NOTES, document_id="notes", timestamp=spoken)])
     return bank
 
 
