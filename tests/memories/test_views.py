@@ -510,3 +510,25 @@ def test_recall_never_shows_another_banks_memories(page, bank):
     retained("other-bank", "Bob is a secret agent in Berlin.")
     body = page.get(url("control-bank-recall", bank), {"query": "Bob Berlin"}).content.decode()
     assert "secret agent" not in body
+
+
+def test_documents_list_costs_the_same_queries_whatever_the_page_size(page, bank, monkeypatch):
+    from memories import views
+
+    retained(bank, "Carol is a pilot in Madrid.", document_id="carol")
+
+    def queries(size: int) -> int:
+        monkeypatch.setattr(views, "PAGE_SIZE", size)
+        with CaptureQueriesContext(connection) as captured:
+            assert page.get(url("control-bank-documents", bank)).status_code == 200
+        return len(captured)
+
+    assert queries(1) == queries(50)
+
+
+def test_memory_detail_costs_a_fixed_number_of_queries(page, bank, django_assert_max_num_queries):
+    fact = unit(bank, "Bob met Alice")
+    with django_assert_max_num_queries(14):
+        assert (
+            page.get(url("control-memory-detail", bank, memory_id=fact.pk), **htmx("detail-panel")).status_code == 200
+        )
