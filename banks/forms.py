@@ -74,6 +74,11 @@ def parse_config_input(config_field: config_registry.ConfigField, data) -> Any:
     name = config_field.name
     if config_field.name == "entity_labels":
         return parse_entity_labels(data)
+    if config_field.name == "mcp_enabled_tools":
+        # "Allow every tool" is null; otherwise exactly the ticked tools (none ticked allows none).
+        if data.get(f"{name}-all"):
+            return None
+        return list(data.getlist(name)) if hasattr(data, "getlist") else list(data.get(name) or [])
     if config_field.kind == "bool":
         return data.get(name) in ("on", "true", "1")
     raw = data.get(name, "")

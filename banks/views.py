@@ -51,7 +51,8 @@ def bank_list(request: HttpRequest) -> HttpResponse:
         "next_page": page_number + 1 if page_number < pages else None,
         "pages": pages,
     }
-    template = "control/_bank_table.html" if request.htmx and not request.htmx.boosted else "control/bank_list.html"
+    partial = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
+    template = "control/_bank_table.html" if partial else "control/bank_list.html"
     return render(request, template, context)
 
 
@@ -113,9 +114,11 @@ def _operations_context(bank) -> dict:
 @require_http_methods(["GET"])
 def bank_overview(request: HttpRequest, bank_id: str) -> HttpResponse:
     bank = bank_or_404(bank_id)
-    if request.htmx and request.GET.get("part") == "operations":
-        return render(request, "control/_operations.html", {"bank": bank, **_operations_context(bank)})
     stats = memory_selectors.bank_stats(bank=bank)
+    if request.htmx and request.GET.get("part") == "operations":
+        # The poll refreshes the table and, out of band, the counts above it.
+        context = {"bank": bank, "stats": stats, "stats_oob": True, **_operations_context(bank)}
+        return render(request, "control/_operations_poll.html", context)
     context = bank_context(
         bank,
         "overview",
@@ -154,9 +157,15 @@ def _operation_action(request: HttpRequest, bank_id: str, operation_id: str, act
     else:
         messages.success(request, text)
     if request.htmx:
-        # Swap the operations table in place; messages show on the next full page.
-        context = {"bank": bank, **_operations_context(bank), "flash": list(messages.get_messages(request))}
-        return render(request, "control/_operations.html", context)
+        # Swap the operations table (with its message) and the counts in place.
+        context = {
+            "bank": bank,
+            "stats": memory_selectors.bank_stats(bank=bank),
+            "stats_oob": True,
+            "flash": list(messages.get_messages(request)),
+            **_operations_context(bank),
+        }
+        return render(request, "control/_operations_poll.html", context)
     return redirect_after_post(request, reverse("control-bank-overview", kwargs={"bank_id": bank.bank_id}))
 
 
@@ -213,6 +222,17 @@ def _label_groups_for_editor(value, data=None) -> list[dict]:
     return groups
 
 
+def _mcp_tools(value, data=None) -> dict:
+    """The MCP allow-list as checkboxes: 'every tool' (null) or the ticked tools."""
+    if data is not None:
+        every = bool(data.get("mcp_enabled_tools-all"))
+        ticked = set(data.getlist("mcp_enabled_tools"))
+    else:
+        every = value is None
+        ticked = set(value or [])
+    return {"every": every, "tools": [(tool, tool in ticked) for tool in config_registry.MCP_TOOL_NAMES]}
+
+
 def _configuration_context(bank, *, data=None, errors=None) -> dict:
     errors = errors or {}
     resolved = selectors.resolved_config(bank)
@@ -241,6 +261,7 @@ def _configuration_context(bank, *, data=None, errors=None) -> dict:
                     "default": _describe(defaults[name]),
                     "overridden": name in overrides,
                     "error": errors.get(name),
+                    "mcp_tools": _mcp_tools(resolved[name], data) if name == "mcp_enabled_tools" else None,
                     "label_groups": (
                         _label_groups_for_editor(resolved[name], data) if name == "entity_labels" else None
                     ),

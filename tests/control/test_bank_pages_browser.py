@@ -221,10 +221,14 @@ def test_the_overview_follows_an_operation_live_and_cancels_and_retries_it(signe
     row = page.locator(f"#op-{operation_id}")
     expect(row.locator(".badge")).to_have_text("Pending")
     expect(page.locator("#operations")).to_have_attribute("data-running", "true")
+    pending = page.locator("#stats .stat").filter(has_text="Pending operations").locator("dd")
+    expect(pending).to_have_text("1")
 
     page.once("dialog", lambda dialog: dialog.accept())  # htmx asks before cancelling
     row.get_by_role("button", name="Cancel").click()
     expect(page.locator(f"#op-{operation_id} .badge")).to_have_text("Cancelled")
+    expect(page.locator("#operations")).to_contain_text("Operation cancelled.")
+    expect(pending).to_have_text("0")
     expect(page.locator("#operations")).to_have_attribute("data-running", "false")
 
     page.locator(f"#op-{operation_id}").get_by_role("button", name="Retry").click()
@@ -233,6 +237,9 @@ def test_the_overview_follows_an_operation_live_and_cancels_and_retries_it(signe
     # A worker picks it up; the page, polling, shows it complete without a reload and stops polling.
     workers("ui")
     expect(page.locator(f"#op-{operation_id} .badge")).to_have_text("Completed", timeout=120_000)
+    # The counts above the table follow too.
+    world_facts = page.locator("#stats .stat").filter(has_text="World facts").locator("dd")
+    expect(world_facts).not_to_have_text("0")
     expect(page.locator("#operations")).to_have_attribute("data-running", "false")
     expect(page.locator("#operations")).not_to_have_attribute("hx-trigger", re.compile("every"))
 

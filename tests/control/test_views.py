@@ -152,7 +152,8 @@ def test_configuration_errors_name_every_bad_field_and_save_nothing(client):
     services.create_or_update_bank(bank_id="cfg")
     page = client.get("/banks/cfg/configuration/")
     form = _form_values(page.content.decode())
-    form.update({"retain_chunk_size": "abc", "consolidation_llm_batch_size": "0", "mcp_enabled_tools": '["nope"]'})
+    form.update({"retain_chunk_size": "abc", "consolidation_llm_batch_size": "0", "mcp_enabled_tools": ["nope"]})
+    form.pop("mcp_enabled_tools-all")
     response = client.post("/banks/cfg/configuration/", form)
     assert response.status_code == 400
     text = response.content.decode()
@@ -168,7 +169,8 @@ def test_saving_the_configuration_unchanged_stores_nothing_and_a_change_stores_o
     assert client.post("/banks/cfg2/configuration/", form).status_code == 303
     assert Bank.objects.get(bank_id="cfg2").get_overrides() == {}
     form["recall_budget_adaptive_low"] = "0.05"
-    form["mcp_enabled_tools"] = '["recall", "retain"]'
+    form.pop("mcp_enabled_tools-all")  # untick "every tool", tick two
+    form["mcp_enabled_tools"] = ["recall", "retain"]
     assert client.post("/banks/cfg2/configuration/", form).status_code == 303
     assert Bank.objects.get(bank_id="cfg2").get_overrides() == {
         "recall_budget_adaptive_low": 0.05,
@@ -208,19 +210,22 @@ def test_the_overview_polls_only_while_something_runs(client):
     assert b"<html" not in partial.content
 
 
-def _form_values(html: str) -> dict[str, str]:
+def _form_values(html: str) -> dict:
     """The values a browser would post from the configuration form (inputs, checked boxes, selects, textareas)."""
     import re
     from html import unescape
 
-    values: dict[str, str] = {}
+    values: dict = {}
     for tag in re.findall(r"<input[^>]*>", html):
         name = re.search(r'name="([^"]+)"', tag)
         if not name or name.group(1) == "csrfmiddlewaretoken":
             continue
         kind = re.search(r'type="([^"]+)"', tag)
         if kind and kind.group(1) == "checkbox":
-            if " checked" in tag:
+            value = re.search(r'value="([^"]*)"', tag)
+            if " checked" in tag and value:
+                values.setdefault(name.group(1), []).append(value.group(1))
+            elif " checked" in tag:
                 values[name.group(1)] = "on"
             continue
         value = re.search(r'value="([^"]*)"', tag)
@@ -231,3 +236,14 @@ def _form_values(html: str) -> dict[str, str]:
     for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
         values[name] = unescape(body)
     return values
+
+
+def test_the_mcp_allow_list_is_ticked_not_typed(client):
+    services.create_or_update_bank(bank_id="mcp")
+    form = _form_values(client.get("/banks/mcp/configuration/").content.decode())
+    assert form["mcp_enabled_tools-all"] == "on" and "mcp_enabled_tools" not in form
+    form.pop("mcp_enabled_tools-all")  # nothing ticked: no tool allowed, which is not the same as null
+    assert client.post("/banks/mcp/configuration/", form).status_code == 303
+    assert Bank.objects.get(bank_id="mcp").get_overrides() == {"mcp_enabled_tools": []}
+    page = client.get("/banks/mcp/configuration/").content.decode()
+    assert 'name="mcp_enabled_tools-all">' in page  # shown unticked now
