@@ -64,9 +64,10 @@ def render_tab(request, template: str, context: dict, status: int = 200) -> Http
 
 
 def htmx_target(request) -> str | None:
-    """The element id an htmx request will swap (None for a plain browser request or a boosted page load)."""
+    """The element id an htmx request will swap (None for a plain browser request, a boosted page load or a
+    history restore)."""
     htmx = getattr(request, "htmx", None)
-    if not htmx or htmx.boosted:
+    if not htmx or htmx.boosted or htmx.history_restore_request:  # a history restore wants the whole page
         return None
     return htmx.target
 

@@ -532,3 +532,13 @@ def test_memory_detail_costs_a_fixed_number_of_queries(page, bank, django_assert
         assert (
             page.get(url("control-memory-detail", bank, memory_id=fact.pk), **htmx("detail-panel")).status_code == 200
         )
+
+
+def test_an_htmx_history_restore_gets_the_whole_page(page, bank):
+    fact = unit(bank, "Bob met Alice")
+    response = page.get(
+        url("control-memory-detail", bank, memory_id=fact.pk),
+        **htmx("detail-panel"),
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    )
+    assert "<html" in response.content.decode()
