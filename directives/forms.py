@@ -29,18 +29,31 @@ class ReflectForm(forms.Form):
             raise forms.ValidationError("Type a question.")
         return query
 
-    def reflect_request(self):
-        from directives.reflect import ReflectRequest
+    def clean(self):
+        """Validate through the API's own ReflectRequest serializer (the page and ``POST …/reflect`` refuse the
+        same input); ``reflect_request`` is the result, asking for the facts it rests on and its tool calls."""
+        from directives.api.serializers import ReflectRequestSerializer, to_reflect_request
 
-        data = self.cleaned_data
-        return ReflectRequest(
-            query=data["query"],
-            budget=data.get("budget") or "low",
-            include_facts=True,
-            include_tool_calls=True,
-            include_tool_output=False,
-            tags=data.get("tags") or None,
-        )
+        data = super().clean()
+        if self.errors:
+            return data
+        body = {
+            "query": data["query"],
+            "budget": data.get("budget") or "low",
+            "tags": data.get("tags") or None,
+            "include": {"facts": {}, "tool_calls": {"output": False}},
+        }
+        serializer = ReflectRequestSerializer(data=body)
+        if serializer.is_valid():
+            data["reflect_request"] = to_reflect_request(serializer.validated_data)
+        else:
+            for name, messages in serializer.errors.items():
+                for message in messages if isinstance(messages, list) else [messages]:
+                    self.add_error(name if name in self.fields else None, str(message))
+        return data
+
+    def reflect_request(self):
+        return self.cleaned_data["reflect_request"]
 
 
 class DirectiveForm(forms.Form):

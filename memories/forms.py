@@ -213,17 +213,32 @@ class RecallForm(forms.Form):
             raise forms.ValidationError("Type a question.")
         return query
 
-    def recall_query(self):
-        from memories.recall import RecallQuery
+    def clean(self):
+        """Validate through the API's own recall parser (the page and ``POST …/recall`` refuse the same input);
+        ``recall_query`` is the parsed ``RecallQuery``, with the trace on and no entity or chunk includes."""
+        from memories.api.serializers import parse_recall_request
 
-        data = self.cleaned_data
-        return RecallQuery(
-            query=data["query"],
-            types=list(data.get("types") or []),
-            budget=data.get("budget") or "mid",
-            max_tokens=data.get("max_tokens") or 4096,
-            tags=data.get("tags") or [],
-            tags_match=data.get("tags_match") or "any",
-            include_chunks=None,
-            trace=True,
-        )
+        data = super().clean()
+        if self.errors:
+            return data
+        body = {
+            "query": data["query"],
+            "budget": data.get("budget") or "mid",
+            "max_tokens": data.get("max_tokens") or 4096,
+            "types": list(data.get("types") or []) or None,
+            "tags": data.get("tags") or None,
+            "tags_match": data.get("tags_match") or "any",
+            "trace": True,
+            "include": {},
+        }
+        try:
+            data["recall_query"] = parse_recall_request(body, now=timezone.now())
+        except DRFValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"query": exc.detail}
+            for name, messages in detail.items():
+                for message in messages if isinstance(messages, list) else [messages]:
+                    self.add_error(name if name in self.fields else None, str(message))
+        return data
+
+    def recall_query(self):
+        return self.cleaned_data["recall_query"]
