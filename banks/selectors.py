@@ -148,3 +148,9 @@ def bank_deletion_summary(*, bank: Bank) -> dict[str, int]:
         "mental_models": MentalModel.objects.filter(bank=bank).count(),
         "operations": Operation.objects.filter(bank=bank).count(),
     }
+
+
+def recent_operations(*, bank: Bank, limit: int) -> list[Operation]:
+    """The bank's latest top-level operations, newest first (a batch's sub-operations are summed in their parent)."""
+    top_level = Operation.objects.filter(bank=bank, parent__isnull=True).order_by("-created_at", "-id")
+    return list(top_level[:limit])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -25,7 +24,7 @@ from hindsight_site.control import bank_context, bank_or_404, redirect_after_pos
 from hindsight_site.errors import DomainError
 from memories import operations
 from memories import selectors as memory_selectors
-from memories.models import TERMINAL_STATUSES, Operation
+from memories.models import TERMINAL_STATUSES
 
 BANKS_PER_PAGE = 25
 RECENT_OPERATIONS = 15
@@ -58,7 +57,7 @@ def bank_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def bank_create(request: HttpRequest) -> HttpResponse:
-    defaults = settings.HINDSIGHT_CONFIG_DEFAULTS
+    defaults = selectors.server_defaults()
     initial = {trait: str(defaults[f"disposition_{trait}"]) for trait in DISPOSITION_TRAITS}
     form = BankCreateForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -104,9 +103,7 @@ def bank_delete(request: HttpRequest, bank_id: str) -> HttpResponse:
 
 
 def _operations_context(bank) -> dict:
-    recent = list(
-        Operation.objects.filter(bank=bank, parent__isnull=True).order_by("-created_at", "-id")[:RECENT_OPERATIONS]
-    )
+    recent = selectors.recent_operations(bank=bank, limit=RECENT_OPERATIONS)
     running = any(op.status not in TERMINAL_STATUSES for op in recent)
     return {"operations": recent, "running": running}
 

@@ -39,9 +39,14 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module.
+
+    Not per session: while Playwright's sync API is open its event loop counts as running in this thread, so any
+    later test calling ``asyncio.run`` (the client's async tests) would fail. Closing it after each module keeps the
+    loop confined to the browser tests.
+    """
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()

@@ -247,3 +247,10 @@ def test_the_mcp_allow_list_is_ticked_not_typed(client):
     assert Bank.objects.get(bank_id="mcp").get_overrides() == {"mcp_enabled_tools": []}
     page = client.get("/banks/mcp/configuration/").content.decode()
     assert 'name="mcp_enabled_tools-all">' in page  # shown unticked now
+
+
+def test_a_page_past_the_end_says_so_instead_of_claiming_there_are_no_banks(client):
+    services.create_or_update_bank(bank_id="only-one")
+    page = client.get("/banks/?page=7").content.decode()
+    assert "There is no page 7." in page
+    assert "No memory banks yet" not in page
