@@ -193,3 +193,18 @@ def history_payload(model: MentalModel, *, limit: int = 50) -> list[dict[str, An
         {"previous_content": row.content, "source_query": row.source_query, "changed_at": iso(row.changed_at)}
         for row in rows
     ]
+
+
+def latest_refresh(model: MentalModel):
+    """The model's most recent refresh operation (``memories.models.Operation``), or None."""
+    from memories.models import Operation
+
+    return (
+        Operation.objects.filter(
+            bank_id=model.bank_id,
+            operation_type="refresh_mental_model",
+            payload__mental_model_id=model.mental_model_id,
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )

@@ -24,8 +24,10 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="control-banks", permanent=False), name="control-home"),
     path("", include("banks.urls")),
     path("", include("apikeys.urls")),
-    # The other bank tabs (memories, entities, documents, recall, reflect / directives, mental models) and the API
-    # keys page add their HTML URLconfs here: path("", include("memories.urls")), path("", include("directives.urls")).
+    # The bank tabs over memories (memories, entities, documents, recall) and directives (reflect, directives,
+    # mental models).
+    path("", include("memories.urls")),
+    path("", include("directives.urls")),
 ]
 
 handler400 = "hindsight_site.api.bad_request"

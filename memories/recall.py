@@ -490,6 +490,7 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
             "timings_ms": {name: round(seconds * 1000, 2) for name, seconds in timings.items()},
             "tokens_used": used,
             "reranker": reranking,
+            "result_channels": _result_channels(channels, [row.id for row in chosen]),
         }
     return _Outcome([row.payload for row in chosen], rest)
 
@@ -521,6 +522,18 @@ def _rerank(bank: Bank, reranker, text: str, ordered: list, final: dict) -> tupl
     reranked = sorted(head, key=lambda unit_id: (-by_id[unit_id], position[unit_id]))
     chosen = set(head)
     return reranked + [unit_id for unit_id in ordered if unit_id not in chosen], by_id, note
+
+
+def _result_channels(channels: dict[str, list[tuple[Any, float]]], result_ids: list[str]) -> dict[str, dict]:
+    """For each returned result, the rank (1-based) and raw score it had in every channel that found it."""
+    wanted = set(result_ids)
+    found: dict[str, dict] = {result_id: {} for result_id in result_ids}
+    for name, hits in channels.items():
+        for rank, (unit_id, score) in enumerate(hits, start=1):
+            if str(unit_id) in wanted:
+                found[str(unit_id)][name] = {"rank": rank, "score": round(float(score), 6)}
+    return found
+
 
 
 # --- results: written by PostgreSQL ---------------------------------------------------------------------------------

@@ -926,3 +926,93 @@ def memories_timeseries(*, bank: Bank, period: str, time_field: str, now: dateti
         "time_field": column,
         "buckets": list(buckets.values()),
     }
+
+
+# --- the control plane's detail panels -----------------------------------------------------------------------------
+
+MEMORY_LINKS_SHOWN = 30
+
+
+def memory_surroundings(*, bank: Bank, memory: dict[str, Any], link_limit: int = MEMORY_LINKS_SHOWN) -> dict[str, Any]:
+    """What a memory's detail panel shows around ``memory`` (a ``memory_detail`` dict): its source chunk, its
+    strongest links to other memories of the bank, the facts an observation rests on and the observations built on a
+    fact. Four queries, whatever the memory."""
+    unit_id = _uuid_or_none(memory["id"])
+    chunk = None
+    if memory.get("chunk_id"):
+        chunk = (
+            Chunk.objects.filter(bank=bank, pk=_uuid_or_none(memory["chunk_id"]))
+            .only("id", "chunk_index", "text")
+            .first()
+        )
+    link_rows = (
+        MemoryLink.objects.filter(bank=bank)
+        .filter(Q(from_unit_id=unit_id) | Q(to_unit_id=unit_id))
+        .select_related("entity", "from_unit", "to_unit")
+        .only(
+            "link_type",
+            "weight",
+            "from_unit_id",
+            "to_unit_id",
+            "entity__canonical_name",
+            "from_unit__text",
+            "from_unit__fact_type",
+            "to_unit__text",
+            "to_unit__fact_type",
+        )
+        .order_by("-weight", "link_type", "id")[:link_limit]
+    )
+    links = []
+    for link in link_rows:
+        other = link.to_unit if link.from_unit_id == unit_id else link.from_unit
+        links.append(
+            {
+                "link_type": link.link_type,
+                "weight": float(link.weight),
+                "entity": link.entity.canonical_name if link.entity_id else None,
+                "memory_id": str(other.pk),
+                "text": other.text,
+                "fact_type": other.fact_type,
+            }
+        )
+    source_ids = [_uuid_or_none(source) for source in memory.get("source_memory_ids") or []]
+    sources = list(
+        MemoryUnit.objects.filter(bank=bank, pk__in=[s for s in source_ids if s])
+        .only("id", "text", "fact_type")
+        .order_by("created_at", "id")[:link_limit]
+    )
+    observations = list(
+        MemoryUnit.objects.filter(bank=bank, fact_type="observation", source_memory_ids__contains=[unit_id])
+        .only("id", "text")
+        .order_by("-created_at", "-id")[:link_limit]
+    )
+    return {
+        "chunk": {"id": str(chunk.pk), "index": chunk.chunk_index, "text": chunk.text} if chunk else None,
+        "links": links,
+        "sources": [{"id": str(u.pk), "text": u.text, "fact_type": u.fact_type} for u in sources],
+        "observations": [{"id": str(u.pk), "text": u.text} for u in observations],
+    }
+
+
+def cooccurring_entities(*, bank: Bank, entity_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The entities mentioned most often together with this one (stored pair counts), in one query."""
+    entity_uuid = _uuid_or_none(entity_id)
+    pairs = (
+        EntityCooccurrence.objects.filter(bank=bank)
+        .filter(Q(entity_1_id=entity_uuid) | Q(entity_2_id=entity_uuid))
+        .select_related("entity_1", "entity_2")
+        .only("count", "last_cooccurred", "entity_1__canonical_name", "entity_2__canonical_name")
+        .order_by("-count", "id")[:limit]
+    )
+    items = []
+    for pair in pairs:
+        other = pair.entity_2 if pair.entity_1_id == entity_uuid else pair.entity_1
+        items.append(
+            {
+                "id": str(other.pk),
+                "canonical_name": other.canonical_name,
+                "count": pair.count,
+                "last_cooccurred": iso(pair.last_cooccurred),
+            }
+        )
+    return items
