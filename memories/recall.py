@@ -535,7 +535,6 @@ def _result_channels(channels: dict[str, list[tuple[Any, float]]], result_ids: l
     return found
 
 
-
 # --- results: written by PostgreSQL ---------------------------------------------------------------------------------
 
 
