@@ -133,6 +133,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- retain limits ------------------------------------------------------------------------------------------------
 HINDSIGHT_RETAIN_MAX_ITEMS = env_int("HINDSIGHT_RETAIN_MAX_ITEMS", 1000, minimum=1)
 HINDSIGHT_RETAIN_MAX_CONTENT_CHARS = env_int("HINDSIGHT_RETAIN_MAX_CONTENT_CHARS", 2_000_000, minimum=1000)
+# A request body larger than this answers 413 before it is parsed. Django's 2.5 MB default would refuse a retain of
+# one item well inside HINDSIGHT_RETAIN_MAX_CONTENT_CHARS, so the default holds several such items.
+HINDSIGHT_MAX_REQUEST_BYTES = env_int("HINDSIGHT_MAX_REQUEST_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = HINDSIGHT_MAX_REQUEST_BYTES
 
 # --- per-bank configuration: server-wide defaults (HINDSIGHT_API_<FIELD>) ---------------------------------------
 try:
@@ -322,6 +326,7 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_OPERATION_REDISPATCH_SECONDS",
     "HINDSIGHT_REAPER_INTERVAL_SECONDS",
     "HINDSIGHT_RETAIN_MAX_CONTENT_CHARS",
+    "HINDSIGHT_MAX_REQUEST_BYTES",
     "HINDSIGHT_API_ENABLE_BANK_CONFIG_API",
     "HINDSIGHT_API_ENABLE_BANK_LLM_HEALTH",
     "HINDSIGHT_TEST_DATABASE_NAME",

@@ -128,3 +128,13 @@ def test_a_body_beyond_the_upload_limit_is_a_413_saying_so_not_a_500(client, ban
     response = client.post(f"{BANK}/memories/recall", {"query": "x" * 5000}, content_type="application/json")
     assert response.status_code == 413, response.content
     assert "1000 bytes" in _detail(response)
+
+
+def test_a_retain_body_above_djangos_default_limit_is_read_and_validated_not_refused(client, bank):
+    # Two items of 1.5 million characters each (3 MB, above Django's 2.5 MB default) are within the retain limits;
+    # the bad timestamp of the second shows the body was parsed, and nothing was stored.
+    items = [{"content": "a" * 1_500_000}, {"content": "b" * 1_500_000, "timestamp": "not a date"}]
+    response = client.post(f"{BANK}/memories", {"items": items}, content_type="application/json")
+    assert response.status_code == 422, response.content[:300]
+    assert "timestamp" in str(response.json()["detail"])
+    assert client.get(f"{BANK}/documents").json()["items"] == []
