@@ -92,4 +92,24 @@ def add_error_responses(result: dict, generator, request, public) -> dict:
                 response = responses.setdefault(code, {"description": description})
                 # A view may declare the code with words only; the body is always the envelope.
                 response.setdefault("content", {"application/json": {"schema": ref}})
+    _mark_public_routes(result)
     return result
+
+
+def _mark_public_routes(result: dict) -> None:
+    """Operations the API-key check lets through without a key (``PUBLIC_ROUTES``, by URL name) declare no
+    security requirement, so the document says what the server does."""
+    from django.urls import Resolver404, resolve
+
+    from apikeys.api.authentication import PUBLIC_ROUTES
+
+    for path, operations in result.get("paths", {}).items():
+        if "{" in path:
+            continue
+        try:
+            name = resolve(path).url_name
+        except Resolver404:
+            continue
+        if name in PUBLIC_ROUTES:
+            for operation in operations.values():
+                operation["security"] = []

@@ -242,3 +242,10 @@ def test_mental_model_history_is_declared_as_the_list_it_is(ours):
     schema = _json_schema(operation["responses"]["200"]["content"])
     assert schema["type"] == "array"
     assert set(_properties(ours, schema["items"])) == {"previous_content", "source_query", "changed_at"}
+
+
+def test_routes_that_need_no_key_declare_no_security_and_the_rest_require_the_key(ours):
+    public = {"/health", "/health/live", "/health/ready", "/version", "/v1/bank-template-schema"}
+    for path, method, operation in _operations(ours):
+        expected = [] if path in public else [{"ApiKeyAuth": []}]
+        assert operation.get("security") == expected, (method, path)
