@@ -270,6 +270,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.1.0",
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /openapi.json and /docs go through the API-key check like every API view; they are among its public routes
+    # (a browser opening the docs page sends no key, and the document holds no bank data).
+    "SERVE_AUTHENTICATION": ["apikeys.api.authentication.ApiKeyAuthentication"],
+    "SERVE_PERMISSIONS": ["apikeys.api.authentication.ApiKeyPermission"],
     # Swagger UI from the drf-spectacular-sidecar package, served by whitenoise: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

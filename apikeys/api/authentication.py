@@ -25,8 +25,11 @@ from banks.models import Bank
 from hindsight_site.errors import NotFound
 
 # URL names. Probes must answer load balancers and orchestrators that cannot send a key, and reveal nothing about
-# banks; the template schema is the same static JSON Schema on every server.
-PUBLIC_ROUTES = frozenset({"health", "health-ready", "health-live", "version", "bank-template-schema"})
+# banks; the template schema is the same static JSON Schema on every server; the OpenAPI document and its docs page
+# describe the API (no data) and are opened by browsers that send no key.
+PUBLIC_ROUTES = frozenset(
+    {"health", "health-ready", "health-live", "version", "bank-template-schema", "openapi-schema", "api-docs"}
+)
 # Server-wide figures: readable with a key that is limited to no bank (a read-only one will do, for a scraper).
 SERVER_WIDE_ROUTES = frozenset({"metrics"})
 # Managing keys: a key limited to no bank and allowed to write (or the server running open).

@@ -88,8 +88,11 @@ def test_malformed_authorization_headers_get_401_never_500(make_key, header):
     assert response.status_code == 401 and "detail" in response.json()
 
 
-@pytest.mark.parametrize("path", ["/health", "/health/ready", "/health/live", "/version", "/v1/bank-template-schema"])
-def test_probes_answer_without_a_key_even_with_a_bad_one(make_key, path):
+@pytest.mark.parametrize(
+    "path",
+    ["/health", "/health/ready", "/health/live", "/version", "/v1/bank-template-schema", "/openapi.json", "/docs"],
+)
+def test_probes_and_docs_answer_without_a_key_even_with_a_bad_one(make_key, path):
     make_key()
     assert APIClient().get(path).status_code == 200
     assert client_with("hsk_wrongwrongwrongwrong").get(path).status_code == 200

@@ -157,6 +157,8 @@ NON_BANK_ROUTES = {
     "version": "public: version and feature flags",
     "metrics": "server-wide: needs a key limited to no bank",
     "v1/bank-template-schema": "public: a static JSON Schema",
+    "openapi.json": "public: the OpenAPI document (no data)",
+    "docs": "public: the interactive docs page over it",
     "v1/default/banks": "lists only the key's banks",
     "v1/default/chunks/<str:chunk_id>": "looks the chunk up in the key's banks only",
     "v1/default/files/download/<path:key>": "not offered: 501 for everyone",
