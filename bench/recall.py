@@ -6,7 +6,7 @@ shared HNSW index), to show bank count does not slow a bank down. Every phase as
 another phase's), and the load average is printed before and after, since a busy machine moves every figure.
 
     .venv/bin/python bench/recall.py                      # builds the bank through retain (about 11 minutes)
-    .venv/bin/python bench/recall.py --home /work/bench-home   # reuse a home that bench/retain.py filled
+    .venv/bin/python bench/recall.py --home /tmp/hs-bench   # reuse a home that bench/retain.py filled
 
 Adding the other banks is done once per home (a second run finds them). Not a test: it prints figures, it asserts
 nothing.
