@@ -107,6 +107,18 @@ def _still_running(processes: list[psutil.Process], timeout: float) -> list[psut
     return alive
 
 
+def _manage(env: dict[str, str], argv: list[str], *, failure: str) -> str:
+    """Run one management command in a child process with the children's environment (so it sees the same database
+    as gunicorn and the worker); its standard output, or a CommandError naming its last line of output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "django", *argv], env=env, cwd=BASE_DIR, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+        raise CommandError(f"{failure}: {last[0]}")
+    return result.stdout
+
+
 class Command(BaseCommand):
     help = "Run the memory server: embedded database and broker if needed, migrations, web server and worker."
 
@@ -231,32 +243,13 @@ class Command(BaseCommand):
 
     def _migrate(self, env: dict[str, str], paths: ProfilePaths) -> None:
         self.stdout.write("Applying migrations…")
-        result = subprocess.run(
-            [sys.executable, "-m", "django", "migrate", "--noinput"],
-            env=env,
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-            raise CommandError(f"migrations failed: {last[0]}")
+        _manage(env, ["migrate", "--noinput"], failure="migrations failed")
 
     def _check_api_access(self, env: dict[str, str], host: str, allow_open: bool) -> str:
         """How the API is protected, for the banner; refuses to serve it open beyond loopback unless told to."""
         from apikeys.selectors import is_loopback
 
-        result = subprocess.run(
-            [sys.executable, str(BASE_DIR / "manage.py"), "apikey", "count"],
-            env=env,
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-            raise CommandError(f"could not count the API keys: {last[0]}")
-        count = int(result.stdout.split()[-1])
+        count = int(_manage(env, ["apikey", "count"], failure="could not count the API keys").split()[-1])
         if count:
             return f"required ({count} active; clients send 'Authorization: Bearer <key>')"
         if is_loopback(host):
@@ -270,17 +263,8 @@ class Command(BaseCommand):
 
     def _create_first_superuser(self, env: dict[str, str]) -> dict:
         """The control plane's first sign-in when the database has no user (see create_first_superuser)."""
-        result = subprocess.run(
-            [sys.executable, str(BASE_DIR / "manage.py"), "create_first_superuser"],
-            env=env,
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-            raise CommandError(f"creating the first superuser failed: {last[0]}")
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        output = _manage(env, ["create_first_superuser"], failure="creating the first superuser failed")
+        return json.loads(output.strip().splitlines()[-1])
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_timeout: float) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
