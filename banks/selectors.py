@@ -14,6 +14,7 @@ from directives.models import Directive, MentalModel
 from hindsight_site.api import iso
 from hindsight_site.errors import NotFound
 from memories.models import Document, Entity, MemoryUnit, Operation
+from memories.selectors import unit_counts_by_type
 
 
 def get_bank(*, bank_id: str) -> Bank:
@@ -136,13 +137,7 @@ def bank_summaries(*, q: str | None = None, limit: int = 50, offset: int = 0) ->
 
 def bank_deletion_summary(*, bank: Bank) -> dict[str, int]:
     """What deleting ``bank`` takes with it, as counts a person can read before confirming."""
-    units = dict(
-        MemoryUnit.objects.filter(bank=bank)
-        .order_by()
-        .values("fact_type")
-        .annotate(n=Count("pk"))
-        .values_list("fact_type", "n")
-    )
+    units = unit_counts_by_type(bank=bank)
     return {
         "world": units.get("world", 0),
         "experience": units.get("experience", 0),

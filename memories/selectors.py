@@ -817,15 +817,20 @@ def list_tags(*, bank: Bank, q: str | None, source: str, limit: int, offset: int
     return items, total
 
 
-def bank_stats(*, bank: Bank) -> dict[str, Any]:
-    """BankStatsResponse: counts of memories, links, documents and operations, computed fresh (a few aggregates)."""
-    nodes = dict(
+def unit_counts_by_type(*, bank: Bank) -> dict[str, int]:
+    """How many memory units of each fact type the bank holds (types it has none of are absent), in one query."""
+    return dict(
         MemoryUnit.objects.filter(bank=bank)
         .order_by()
         .values("fact_type")
         .annotate(n=Count("pk"))
         .values_list("fact_type", "n")
     )
+
+
+def bank_stats(*, bank: Bank) -> dict[str, Any]:
+    """BankStatsResponse: counts of memories, links, documents and operations, computed fresh (a few aggregates)."""
+    nodes = unit_counts_by_type(bank=bank)
     breakdown: dict[str, dict[str, int]] = {}
     links_by_type: dict[str, int] = {}
     links_by_fact_type: dict[str, int] = {}
