@@ -23,12 +23,6 @@ class ReflectForm(forms.Form):
     )
     tags = TagsField(label="Tags", help_text="Optional: only memories (and directives) with these tags.")
 
-    def clean_query(self):
-        query = self.cleaned_data["query"].strip()
-        if not query:
-            raise forms.ValidationError("Type a question.")
-        return query
-
     def clean(self):
         """Validate through the API's own ReflectRequest serializer (the page and ``POST …/reflect`` refuse the
         same input); ``reflect_request`` is the result, asking for the facts it rests on and its tool calls."""
@@ -69,18 +63,6 @@ class DirectiveForm(forms.Form):
     tags = TagsField(label="Tags", help_text="Optional. Untagged directives apply to every answer.")
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
 
-    def clean_content(self):
-        content = self.cleaned_data["content"]
-        if not content.strip():
-            raise forms.ValidationError("The rule may not be blank.")
-        return content
-
-    def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("The name may not be blank.")
-        return name
-
 
 class MentalModelForm(forms.Form):
     name = forms.CharField(max_length=256, widget=forms.TextInput(attrs={"placeholder": "Alice's career"}))
@@ -101,9 +83,3 @@ class MentalModelForm(forms.Form):
     refresh_after_consolidation = forms.BooleanField(
         required=False, label="Refresh automatically", help_text="After new observations are consolidated."
     )
-
-    def clean_source_query(self):
-        query = self.cleaned_data["source_query"].strip()
-        if not query:
-            raise forms.ValidationError("The question may not be blank.")
-        return query

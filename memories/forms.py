@@ -81,12 +81,6 @@ class MemoryEditForm(forms.Form):
     occurred_end = forms.DateTimeField(required=False, label="Occurred until", widget=LOCAL_DATETIME)
     entities = forms.CharField(required=False, max_length=5000, help_text="Names, comma-separated.")
 
-    def clean_text(self):
-        text = self.cleaned_data["text"].strip()
-        if not text:
-            raise forms.ValidationError("The text may not be blank.")
-        return text
-
     def clean_entities(self):
         return split_tags(self.cleaned_data.get("entities") or "")
 
@@ -206,12 +200,6 @@ class RecallForm(forms.Form):
     )
     tags = TagsField(label="Tags")
     tags_match = forms.ChoiceField(choices=TAGS_MATCH_CHOICES, required=False, initial="any", label="Tags match")
-
-    def clean_query(self):
-        query = self.cleaned_data["query"].strip()
-        if not query:
-            raise forms.ValidationError("Type a question.")
-        return query
 
     def clean(self):
         """Validate through the API's own recall parser (the page and ``POST …/recall`` refuse the same input);
