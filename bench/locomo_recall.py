@@ -140,9 +140,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(home: Path, port: int) -> subprocess.Popen:
+def start_server(home: Path, port: int, embeddings_model: str | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HINDSIGHT_", "DATABASE_URL", "CELERY_"))}
     env.update(HINDSIGHT_HOME=str(home), HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
+    if embeddings_model:
+        env["HINDSIGHT_EMBEDDINGS_MODEL"] = embeddings_model
     log = open(home / "serve.log", "wb")  # noqa: SIM115 - handed to the child for its whole life
     serve = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
@@ -309,6 +311,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=None, help="questions per conversation (default all)")
     parser.add_argument("--budget", default="mid", choices=("low", "mid", "high"))
     parser.add_argument("--max-tokens", type=int, default=4096, help="max_tokens of the scored recall")
+    parser.add_argument(
+        "--embeddings-model", default=None, help="HINDSIGHT_EMBEDDINGS_MODEL for the server (default: built-in)"
+    )
     parser.add_argument("--keep-home", action="store_true", help="keep the server's temporary data folder")
     parser.add_argument("--dump", type=Path, default=None, help="write per-question details as JSON lines here")
     args = parser.parse_args()
@@ -320,7 +325,7 @@ def main() -> None:
     port = free_port()
     print(f"LoCoMo dev: {len(conversations)} conversations, server home {home}, port {port}")
     print(f"code: {code_version()}")
-    serve = start_server(home, port)
+    serve = start_server(home, port, args.embeddings_model)
     try:
         run(f"http://127.0.0.1:{port}", home, conversations, args)
     finally:

@@ -313,7 +313,7 @@ def _search_mental_models(run: _Run, query: str, max_results: Any) -> list[dict]
 
     count = max_results if isinstance(max_results, int) and 0 < max_results <= MAX_MENTAL_MODEL_RESULTS else 3
     queryset = _mental_model_scope(run)
-    provider = get_embedding_provider()
+    provider = get_embedding_provider(run.bank.embedding_model)
     embedded = queryset.filter(embedding__isnull=False, embedding_model=provider.model_id)
     if embedded.exists():
         vector = provider.embed_query(_truncate_query(query))

@@ -176,7 +176,7 @@ def reflect_request_for(model: MentalModel, *, include_tool_output: bool = False
 def _embedding(model: MentalModel, content: str) -> tuple[list[float] | None, str]:
     from memories.embeddings import get_embedding_provider
 
-    provider = get_embedding_provider()
+    provider = get_embedding_provider(model.bank.embedding_model)
     text = f"{model.name}\n{model.source_query}\n{content[:2000]}"
     return provider.embed_documents([text])[0], provider.model_id
 

@@ -285,7 +285,7 @@ def run_consolidation(
 
     from memories.embeddings import check_same_model, get_embedding_provider
 
-    run.provider = get_embedding_provider()
+    run.provider = get_embedding_provider(bank.embedding_model)
     check_same_model(bank.embedding_model, run.provider)
 
     by_scope: dict[Scope, list[_Fact]] = defaultdict(list)

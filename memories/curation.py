@@ -291,7 +291,7 @@ def update_memory(*, bank: Bank, unit: MemoryUnit, edit: MemoryEdit) -> MemoryUn
         raise BadRequest("only world and experience facts can be curated; observations are derived from them")
     vector, model_id = None, None
     if edit.text is not UNSET:
-        provider = get_embedding_provider()
+        provider = get_embedding_provider(bank.embedding_model)
         check_same_model(bank.embedding_model, provider)
         vector = provider.embed_documents([edit.text])[0]
         model_id = provider.model_id

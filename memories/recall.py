@@ -191,6 +191,31 @@ def _semantic(cursor, where: str, params: list, vector: str, depth: int, large: 
 
 _term_stats: dict[str, Any] = {"at": -1e9, "freqs": {}, "floor": 0.0002}
 TERM_STATS_SECONDS = 300
+# Statistics missing (nothing analyzed yet): asked again this soon, not after TERM_STATS_SECONDS.
+TERM_STATS_MISSING_SECONDS = 10
+_STATS_SQL = """
+    SELECT unnest(most_common_elems::text::text[]), unnest(most_common_elem_freqs)
+    FROM pg_stats WHERE tablename = 'memories_memoryunit' AND attname = 'search_vector'
+"""
+
+
+def _read_term_stats(cursor) -> dict[str, float]:
+    """Lexeme frequencies from the planner's statistics. When the table has rows but was never analyzed (a bank
+    filled in the minute before autovacuum first looks), the column is analyzed now, once, by whichever process gets
+    the lock: without statistics every term would weigh the same and the keyword channel would rank by length."""
+    cursor.execute(_STATS_SQL)
+    freqs = {lexeme: freq for lexeme, freq in cursor.fetchall() if lexeme is not None}
+    if freqs:
+        return freqs
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM memories_memoryunit)")
+    if not cursor.fetchone()[0]:
+        return freqs
+    cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('memories_memoryunit.search_vector stats'))")
+    if cursor.fetchone()[0]:
+        cursor.execute("ANALYZE memories_memoryunit (search_vector)")
+        cursor.execute(_STATS_SQL)
+        freqs = {lexeme: freq for lexeme, freq in cursor.fetchall() if lexeme is not None}
+    return freqs
 
 
 def _term_weights(cursor, text: str) -> list[tuple[str, float]]:
@@ -201,14 +226,9 @@ def _term_weights(cursor, text: str) -> list[tuple[str, float]]:
     is rarer than the rarest listed.
     """
     if time.monotonic() - _term_stats["at"] > TERM_STATS_SECONDS:
-        cursor.execute(
-            """
-            SELECT unnest(most_common_elems::text::text[]), unnest(most_common_elem_freqs)
-            FROM pg_stats WHERE tablename = 'memories_memoryunit' AND attname = 'search_vector'
-            """
-        )
-        freqs = {lexeme: freq for lexeme, freq in cursor.fetchall() if lexeme is not None}
-        _term_stats.update(at=time.monotonic(), freqs=freqs, floor=min(freqs.values(), default=0.0004) / 2)
+        freqs = _read_term_stats(cursor)
+        fresh_at = time.monotonic() - (0 if freqs else TERM_STATS_SECONDS - TERM_STATS_MISSING_SECONDS)
+        _term_stats.update(at=fresh_at, freqs=freqs, floor=min(freqs.values(), default=0.0004) / 2)
     cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [text])
     freqs, floor = _term_stats["freqs"], _term_stats["floor"]
     weights = []
@@ -389,7 +409,7 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
     from memories.embeddings import get_embedding_provider
 
     tick = time.perf_counter()
-    vector = _vector_literal(get_embedding_provider().embed_query(query.query))
+    vector = _vector_literal(get_embedding_provider(bank.embedding_model).embed_query(query.query))
     timings["query_embedding"] = time.perf_counter() - tick
 
     ranges: list[TimeRange] = []

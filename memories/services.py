@@ -266,7 +266,7 @@ def retain_items(
     config = resolved_config(bank)
     settings = ExtractionSettings.from_config(config)
     extractor = get_extractor(settings.mode)
-    provider = get_embedding_provider()
+    provider = get_embedding_provider(bank.embedding_model)
     check_same_model(bank.embedding_model, provider)
     fingerprint = _settings_fingerprint(settings, extractor.name)
 

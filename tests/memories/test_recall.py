@@ -352,3 +352,41 @@ def test_keyword_counts_each_term_once_and_prefers_the_shorter_fact(api):
     ranked = [next(r["text"] for r in body["results"] if r["id"] == i) for i in channel(body, "keyword")]
     assert ranked[0] in {"Alice owns a red kayak.", "Alice cooked risotto."}
     assert ranked.index("Bob owns a kayak too.") < ranked.index(long_fact)
+
+
+def test_keyword_weights_do_not_wait_for_autovacuum_to_analyze_a_new_bank(api):
+    """A bank filled in the minute before autovacuum first analyzes the table still gets idf weights."""
+    from django.db import connection
+
+    from memories import recall as recall_module
+
+    common = [f"Alice took note number {n} about the garden." for n in range(30)]
+    retain(api, "nostats", *common, "Alice spotted a zebra near the river.")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM pg_statistic WHERE starelid = 'memories_memoryunit'::regclass")
+        recall_module._term_stats.update(at=-1e9, freqs={})
+        weights = dict(recall_module._term_weights(cursor, "Alice zebra"))
+        cursor.execute(
+            "SELECT count(*) FROM pg_stats WHERE tablename = 'memories_memoryunit' AND attname = 'search_vector'"
+        )
+        analyzed = cursor.fetchone()[0]
+    recall_module._term_stats.update(at=-1e9, freqs={})
+    assert analyzed == 1
+    assert weights["alic"] < weights["zebra"]
+    body = recall(api, "nostats", "Alice zebra")
+    assert "zebra" in next(r["text"] for r in body["results"] if r["id"] == channel(body, "keyword")[0])
+
+
+def test_a_bank_started_with_the_float_product_embedding_form_still_retains_and_recalls_in_it(api):
+    """Banks created before int8 products became the default keep their form: no refusal, no re-embedding."""
+    from banks.models import Bank
+    from memories.models import MemoryUnit
+
+    retain(api, "older-form", DISTRACTORS[0])
+    Bank.objects.filter(bank_id="older-form").update(embedding_model="local:all-MiniLM-L6-v2-int8")
+    MemoryUnit.objects.filter(bank__bank_id="older-form").update(embedding_model="local:all-MiniLM-L6-v2-int8")
+    retain(api, "older-form", "The physician prescribed antibiotics for the infection.")
+    models = set(MemoryUnit.objects.filter(bank__bank_id="older-form").values_list("embedding_model", flat=True))
+    assert models == {"local:all-MiniLM-L6-v2-int8"}
+    body = recall(api, "older-form", "doctor gave medicine")
+    assert "physician" in next(r["text"] for r in body["results"] if r["id"] == channel(body, "semantic")[0])
