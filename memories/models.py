@@ -94,7 +94,9 @@ class MemoryUnit(models.Model):
     """A fact (world or experience) or an observation synthesised from facts, with its embedding and times."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    bank = DbCascadeForeignKey("banks.Bank", related_name="memory_units")
+    # Every query on units names the bank first; the composite indexes below all lead with it, so the foreign key
+    # needs no index of its own (each index is written on every one of the ~20 rows a fact brings).
+    bank = DbCascadeForeignKey("banks.Bank", related_name="memory_units", db_index=False)
     document = DbCascadeForeignKey(Document, null=True, blank=True, related_name="memory_units")
     chunk = DbCascadeForeignKey(Chunk, null=True, blank=True, related_name="memory_units")
     text = models.TextField()
@@ -209,7 +211,7 @@ class Entity(models.Model):
     """A person, place, thing or ``key:value`` label mentioned by a bank's memories."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    bank = DbCascadeForeignKey("banks.Bank", related_name="entities")
+    bank = DbCascadeForeignKey("banks.Bank", related_name="entities", db_index=False)  # entity_bank_mentions_idx
     canonical_name = models.CharField(max_length=512)
     kind = models.CharField(max_length=16, choices=EntityKind.choices, default=EntityKind.REGULAR)
     mention_count = models.PositiveIntegerField(default=0)
@@ -236,8 +238,9 @@ class Entity(models.Model):
 class UnitEntity(models.Model):
     """A memory unit mentions an entity."""
 
-    unit = DbCascadeForeignKey(MemoryUnit, related_name="unit_entities")
-    entity = DbCascadeForeignKey(Entity, related_name="unit_entities")
+    # Both keys lead an index of the Meta (unit_entity_unique, unit_entity_by_entity_idx): no single-column copies.
+    unit = DbCascadeForeignKey(MemoryUnit, related_name="unit_entities", db_index=False)
+    entity = DbCascadeForeignKey(Entity, related_name="unit_entities", db_index=False)
 
     class Meta:
         verbose_name_plural = "unit entities"
@@ -253,8 +256,9 @@ class EntityCooccurrence(models.Model):
     """Two entities mentioned together; stored once per pair with the smaller id first."""
 
     bank = DbCascadeForeignKey("banks.Bank", related_name="entity_cooccurrences")
-    entity_1 = DbCascadeForeignKey(Entity, related_name="cooccurrences_as_first")
-    entity_2 = DbCascadeForeignKey(Entity, related_name="cooccurrences_as_second")
+    # cooccurrence_unique_pair leads with entity_1, cooccurrence_second_idx is entity_2's.
+    entity_1 = DbCascadeForeignKey(Entity, related_name="cooccurrences_as_first", db_index=False)
+    entity_2 = DbCascadeForeignKey(Entity, related_name="cooccurrences_as_second", db_index=False)
     count = models.PositiveIntegerField(default=1)
     last_cooccurred = models.DateTimeField(null=True, blank=True)
 
@@ -279,8 +283,11 @@ class LinkType(models.TextChoices):
 class MemoryLink(models.Model):
     """A weighted, typed edge between two memory units, walked by graph retrieval."""
 
-    bank = DbCascadeForeignKey("banks.Bank", related_name="memory_links")
-    from_unit = DbCascadeForeignKey(MemoryUnit, related_name="links_out")
+    # A fact brings about 20 links, so every index here is paid about 20 times per fact: only those that a query
+    # needs. link_unique leads with from_unit (links out of a unit), to_unit keeps its own index (links into a
+    # unit), link_bank_type_idx leads with bank; entity's index serves deleting an entity.
+    bank = DbCascadeForeignKey("banks.Bank", related_name="memory_links", db_index=False)
+    from_unit = DbCascadeForeignKey(MemoryUnit, related_name="links_out", db_index=False)
     to_unit = DbCascadeForeignKey(MemoryUnit, related_name="links_in")
     link_type = models.CharField(max_length=16, choices=LinkType.choices)
     entity = DbCascadeForeignKey(Entity, null=True, blank=True, related_name="links")
@@ -297,11 +304,7 @@ class MemoryLink(models.Model):
             models.CheckConstraint(condition=models.Q(weight__gte=0, weight__lte=1), name="link_weight_0_to_1"),
             models.CheckConstraint(condition=~models.Q(from_unit=models.F("to_unit")), name="link_not_self"),
         ]
-        indexes = [
-            models.Index(models.F("from_unit"), models.F("link_type"), models.F("weight").desc(), name="link_from_idx"),
-            models.Index(models.F("to_unit"), models.F("link_type"), models.F("weight").desc(), name="link_to_idx"),
-            models.Index(fields=["bank", "link_type"], name="link_bank_type_idx"),
-        ]
+        indexes = [models.Index(fields=["bank", "link_type"], name="link_bank_type_idx")]
 
     def __str__(self) -> str:
         return f"{self.from_unit_id} -{self.link_type}-> {self.to_unit_id}"
