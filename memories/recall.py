@@ -155,8 +155,13 @@ def _vector_literal(vector: list[float]) -> str:
 
 
 # Every channel returns (id, score) hits and records, per memory it found, what fusion and the budget fill need: when
-# it happened (epoch seconds, for the recency boost) and its length in characters (to size the final read).
-_FACTS = "extract(epoch FROM coalesce(u.event_time, u.created_at))::float8, length(u.text)"
+# it happened (epoch seconds, for the recency boost), its length in characters (to size the final read) and its
+# token count (NULL on rows older than the column: then the final read counts).
+_FACTS = "extract(epoch FROM coalesce(u.event_time, u.created_at))::float8, length(u.text), u.token_count"
+_FACTS_NAMED = (
+    "extract(epoch FROM coalesce(u.event_time, u.created_at))::float8 AS happened, length(u.text) AS length, "
+    "u.token_count AS tokens"
+)
 Hits = list[tuple[Any, float]]
 
 
@@ -164,7 +169,7 @@ def _collect(rows, facts: dict) -> Hits:
     hits = []
     for row in rows:
         hits.append((row[0], float(row[1] or 0.0)))
-        facts[row[0]] = (row[2], row[3])
+        facts[row[0]] = (row[2], row[3], row[4])
     return hits
 
 
@@ -256,10 +261,10 @@ def _keyword(cursor, where: str, params: list, text: str, depth: int, facts: dic
         WITH terms AS MATERIALIZED (
             SELECT quote_literal(t)::tsquery AS q, w FROM unnest(%s::text[], %s::float8[]) AS x(t, w)
         )
-        SELECT pool.id, pool.score, pool.happened, pool.length
+        SELECT pool.id, pool.score, pool.happened, pool.length, pool.tokens
         FROM (
             SELECT u.id::text AS id, (SELECT sum(w) FROM terms WHERE u.search_vector @@ terms.q) AS score,
-                   length(u.search_vector) AS size, {_FACTS.replace(", length", " AS happened, length")} AS length
+                   length(u.search_vector) AS size, {_FACTS_NAMED}
             FROM memories_memoryunit u
             WHERE {where}
               AND u.search_vector @@ (SELECT string_agg(quote_literal(t), %s)::tsquery FROM unnest(%s::text[]) t)
@@ -653,10 +658,21 @@ _CHARS_PER_TOKEN = 4
 def _fill(bank: Bank, ordered: list, final, semantic, keyword, facts, max_tokens: int, reranker=None):
     """The best memories that fit ``max_tokens`` (a real token count), stopping at the first that does not fit.
 
-    Reads only about as many rows as the budget can hold (sized by each candidate's length), then more if the guess
-    fell short."""
-    chosen: list[_Row] = []
-    used, position = 0, 0
+    With every candidate's stored token count the choice is made before reading anything, and one query writes
+    exactly the chosen results. Rows without a count (older than the column) are read in slices sized by their
+    length and counted here."""
+    chosen_ids: list = []
+    used = 0
+    for unit_id in ordered:
+        tokens = facts[unit_id][2]
+        if tokens is None:
+            break
+        if used + tokens > max_tokens:
+            return _result_rows(bank.pk, chosen_ids, final, semantic, keyword, reranker), used
+        used += tokens
+        chosen_ids.append(unit_id)
+    chosen = _result_rows(bank.pk, chosen_ids, final, semantic, keyword, reranker)
+    position = len(chosen_ids)
     while position < len(ordered) and used < max_tokens:
         room = (max_tokens - used) * _CHARS_PER_TOKEN * 1.25 + 200
         end, chars = position, 0

@@ -18,6 +18,7 @@ from memories import consolidation, operations
 from memories.consolidation import _Fact, _Observation, _parse, run_consolidation, schedule_consolidation
 from memories.embeddings import get_embedding_provider
 from memories.models import MemoryUnit, ObservationHistory, Operation
+from memories.recall import count_tokens
 from tests.factories import populated_bank
 
 pytestmark = pytest.mark.django_db
@@ -166,6 +167,7 @@ def test_updates_and_deletes_apply_to_the_related_observations_shown_to_the_mode
     assert "evidence: Alice drinks green tea every morning." in scripted.calls[0].user
     drinks.refresh_from_db()
     assert drinks.text == "Alice drinks matcha tea."
+    assert drinks.token_count == count_tokens("Alice drinks matcha tea.")  # saved with the new text
     assert drinks.source_memory_ids == [tea.id, matcha.id]
     assert drinks.proof_count == 2
     assert not MemoryUnit.objects.filter(pk=pets.pk).exists()

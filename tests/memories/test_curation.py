@@ -19,6 +19,7 @@ from memories.models import (
     Operation,
     UnitEntity,
 )
+from memories.recall import count_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +102,7 @@ def test_editing_the_text_re_embeds_and_re_links_the_fact(api, people):
     unit.refresh_from_db()
     assert body["text"] == unit.text == "Alice repairs old motorcycles in Berlin with Bob."
     assert body["edited_at"] and unit.edited_at
+    assert unit.token_count == count_tokens(unit.text)  # recall budgets by the stored count
     assert list(unit.embedding) != old_vector
     expected = get_embedding_provider().embed_documents([unit.text])[0]
     assert max(abs(a - b) for a, b in zip(unit.embedding, expected, strict=True)) < 1e-6

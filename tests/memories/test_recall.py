@@ -124,6 +124,26 @@ def test_results_fill_max_tokens_by_a_real_token_count(api):
     assert body["trace"]["tokens_used"] == used
 
 
+def test_the_budget_uses_stored_token_counts_and_counts_rows_that_have_none(api):
+    from memories.models import MemoryUnit
+
+    facts = [f"Note {i}: the Rome bridges survey {'found cracks ' * (i % 4)}needs review." for i in range(30)]
+    retain(api, "counted", *facts)
+    units = MemoryUnit.objects.filter(bank__bank_id="counted")
+    assert all(unit.token_count == count_tokens(unit.text) for unit in units)
+    counted = recall(api, "counted", "Rome bridges survey", max_tokens=90)
+    # Rows written before the column existed carry NULL: recall counts them itself and answers the same.
+    units.filter(text__contains="cracks").update(token_count=None)
+    mixed = recall(api, "counted", "Rome bridges survey", max_tokens=90)
+    units.update(token_count=None)
+    uncounted = recall(api, "counted", "Rome bridges survey", max_tokens=90)
+    for body in (counted, mixed, uncounted):
+        assert body["trace"]["tokens_used"] == sum(count_tokens(r["text"]) for r in body["results"]) <= 90
+    assert [r["id"] for r in counted["results"]] == [r["id"] for r in mixed["results"]]
+    assert [r["id"] for r in counted["results"]] == [r["id"] for r in uncounted["results"]]
+    assert 0 < len(counted["results"]) < 30
+
+
 def test_entities_and_chunks_are_included_when_asked(api):
     retain(api, "inc", "Alice works at Google in Zurich.", document_id="doc-1")
     default = recall(api, "inc", "Where does Alice work?")
