@@ -24,8 +24,9 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -119,18 +120,35 @@ def _onnx_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-_text_pool: tuple[int, ThreadPoolExecutor] | None = None
-_text_pool_lock = threading.Lock()
+_pools: dict[str, tuple[int, ThreadPoolExecutor]] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(name: str) -> ThreadPoolExecutor:
+    """A named thread pool of this process, made on first use, so a forked worker never holds a pool whose threads
+    stayed behind in its parent."""
+    with _pools_lock:
+        entry = _pools.get(name)
+        if entry is None or entry[0] != os.getpid():
+            entry = _pools[name] = (os.getpid(), ThreadPoolExecutor(_onnx_threads(), thread_name_prefix=name))
+        return entry[1]
 
 
 def _parallel_texts() -> ThreadPoolExecutor:
     """Threads that run one text each through a single-threaded session (onnxruntime lets go of the GIL while it
-    runs). Made per process, on first use, so a forked worker never holds a pool whose threads stayed behind."""
-    global _text_pool
-    with _text_pool_lock:
-        if _text_pool is None or _text_pool[0] != os.getpid():
-            _text_pool = (os.getpid(), ThreadPoolExecutor(_onnx_threads(), thread_name_prefix="embed"))
-        return _text_pool[1]
+    runs)."""
+    return _pool("embed")
+
+
+def embed_query_in_background(provider: EmbeddingProvider, text: str) -> Future[tuple[list[float], float]]:
+    """Start embedding a query on another thread; the future gives the vector and the seconds it took. Recall runs
+    the keyword channel meanwhile. Queries have their own threads: they never wait behind a retain's texts."""
+
+    def timed() -> tuple[list[float], float]:
+        started = time.perf_counter()
+        return provider.embed_query(text), time.perf_counter() - started
+
+    return _pool("embed-query").submit(timed)
 
 
 class LocalOnnxProvider:

@@ -194,7 +194,7 @@ def _semantic(cursor, where: str, params: list, vector: str, depth: int, large: 
     return hits
 
 
-_term_stats: dict[str, Any] = {"at": -1e9, "freqs": {}, "floor": 0.0002}
+_term_stats: dict[str, Any] = {"at": -1e9, "freqs": {}, "floor": 0.0002, "rows": 0.0}
 TERM_STATS_SECONDS = 300
 # Statistics missing (nothing analyzed yet): asked again this soon, not after TERM_STATS_SECONDS.
 TERM_STATS_MISSING_SECONDS = 10
@@ -232,8 +232,10 @@ def _term_weights(cursor, text: str) -> list[tuple[str, float]]:
     """
     if time.monotonic() - _term_stats["at"] > TERM_STATS_SECONDS:
         freqs = _read_term_stats(cursor)
+        cursor.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'memories_memoryunit'::regclass")
+        rows = float(cursor.fetchone()[0])
         fresh_at = time.monotonic() - (0 if freqs else TERM_STATS_SECONDS - TERM_STATS_MISSING_SECONDS)
-        _term_stats.update(at=fresh_at, freqs=freqs, floor=min(freqs.values(), default=0.0004) / 2)
+        _term_stats.update(at=fresh_at, freqs=freqs, floor=min(freqs.values(), default=0.0004) / 2, rows=rows)
     cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [text])
     freqs, floor = _term_stats["freqs"], _term_stats["floor"]
     weights = []
@@ -256,7 +258,10 @@ def _keyword(cursor, where: str, params: list, text: str, depth: int, facts: dic
     if not terms:
         return []
     lexemes, weights = [t for t, _ in terms], [w for _, w in terms]
-    informative = [t for t, w in terms if w >= KEYWORD_MIN_IDF] or []
+    # A common term is left out of the any-term pass only where it is also common in absolute numbers (more matches
+    # than a pool scores): in a small store every term is worth reading.
+    rows, freqs, floor = _term_stats["rows"], _term_stats["freqs"], _term_stats["floor"]
+    informative = [t for t, w in terms if w >= KEYWORD_MIN_IDF or freqs.get(t, floor) * rows <= KEYWORD_POOL]
     sql = f"""
         WITH terms AS MATERIALIZED (
             SELECT quote_literal(t)::tsquery AS q, w FROM unnest(%s::text[], %s::float8[]) AS x(t, w)
@@ -411,11 +416,10 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
     reference = query.query_timestamp or timezone.now()
     timings: dict[str, float] = {}
 
-    from memories.embeddings import get_embedding_provider
+    from memories.embeddings import embed_query_in_background, get_embedding_provider
 
-    tick = time.perf_counter()
-    vector = _vector_literal(get_embedding_provider(bank.embedding_model).embed_query(query.query))
-    timings["query_embedding"] = time.perf_counter() - tick
+    # The query is embedded on another thread while PostgreSQL runs the keyword channel, which needs no vector.
+    pending_vector = embed_query_in_background(get_embedding_provider(bank.embedding_model), query.query)
 
     ranges: list[TimeRange] = []
     if config.get("enable_temporal_retrieval", True):
@@ -430,14 +434,21 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
     with transaction.atomic(), connection.cursor() as cursor:
         large = _is_large(bank)
         where, params = _filters(bank, query, large=large)
+        exact_where, exact_params = _filters(bank, query, large=False)
+        keyword: Hits | None = None
+        if config.get("enable_text_search", True):
+            tick = time.perf_counter()
+            keyword = _keyword(cursor, exact_where, exact_params, query.query, depth, facts)
+            timings["keyword"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        embedded, timings["query_embedding"] = pending_vector.result()
+        timings["query_embedding_wait"] = time.perf_counter() - tick
+        vector = _vector_literal(embedded)
         tick = time.perf_counter()
         channels["semantic"] = _semantic(cursor, where, params, vector, depth, large, facts)
         timings["semantic"] = time.perf_counter() - tick
-        exact_where, exact_params = _filters(bank, query, large=False)
-        if config.get("enable_text_search", True):
-            tick = time.perf_counter()
-            channels["keyword"] = _keyword(cursor, exact_where, exact_params, query.query, depth, facts)
-            timings["keyword"] = time.perf_counter() - tick
+        if keyword is not None:
+            channels["keyword"] = keyword
         if config.get("enable_graph_retrieval", True):
             tick = time.perf_counter()
             seeds = sorted(_fuse(channels).items(), key=lambda kv: -kv[1])[:GRAPH_SEEDS]

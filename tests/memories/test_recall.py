@@ -410,3 +410,18 @@ def test_a_bank_started_with_the_float_product_embedding_form_still_retains_and_
     assert models == {"local:all-MiniLM-L6-v2-int8"}
     body = recall(api, "older-form", "doctor gave medicine")
     assert "physician" in next(r["text"] for r in body["results"] if r["id"] == channel(body, "semantic")[0])
+
+
+def test_in_a_small_store_common_terms_still_find_memories_when_no_memory_has_them_all(api):
+    """With statistics saying every term is common (a small store), the any-term pass still runs."""
+    from django.db import connection
+
+    from memories import recall as recall_module
+
+    retain(api, "small", "Alice owns a red kayak.", "Alice cooked risotto.", "Bob owns a kayak too.")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memoryunit")
+    recall_module._term_stats.update(at=-1e9, freqs={})
+    body = recall(api, "small", "Alice kayak risotto")  # no memory holds all three terms
+    recall_module._term_stats.update(at=-1e9, freqs={})
+    assert len(channel(body, "keyword")) == 3
