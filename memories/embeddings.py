@@ -24,9 +24,8 @@ import json
 import os
 import re
 import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -138,17 +137,6 @@ def _parallel_texts() -> ThreadPoolExecutor:
     """Threads that run one text each through a single-threaded session (onnxruntime lets go of the GIL while it
     runs)."""
     return _pool("embed")
-
-
-def embed_query_in_background(provider: EmbeddingProvider, text: str) -> Future[tuple[list[float], float]]:
-    """Start embedding a query on another thread; the future gives the vector and the seconds it took. Recall runs
-    the keyword channel meanwhile. Queries have their own threads: they never wait behind a retain's texts."""
-
-    def timed() -> tuple[list[float], float]:
-        started = time.perf_counter()
-        return provider.embed_query(text), time.perf_counter() - started
-
-    return _pool("embed-query").submit(timed)
 
 
 class LocalOnnxProvider:

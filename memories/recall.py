@@ -416,10 +416,13 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
     reference = query.query_timestamp or timezone.now()
     timings: dict[str, float] = {}
 
-    from memories.embeddings import embed_query_in_background, get_embedding_provider
+    from memories.embeddings import get_embedding_provider
 
-    # The query is embedded on another thread while PostgreSQL runs the keyword channel, which needs no vector.
-    pending_vector = embed_query_in_background(get_embedding_provider(bank.embedding_model), query.query)
+    # Embedding the query on another thread while PostgreSQL ran the keyword channel was measured slower: the
+    # keyword channel took the embedding's time longer (its thread holds the GIL the waiting query needs back).
+    tick = time.perf_counter()
+    vector = _vector_literal(get_embedding_provider(bank.embedding_model).embed_query(query.query))
+    timings["query_embedding"] = time.perf_counter() - tick
 
     ranges: list[TimeRange] = []
     if config.get("enable_temporal_retrieval", True):
@@ -434,21 +437,14 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
     with transaction.atomic(), connection.cursor() as cursor:
         large = _is_large(bank)
         where, params = _filters(bank, query, large=large)
-        exact_where, exact_params = _filters(bank, query, large=False)
-        keyword: Hits | None = None
-        if config.get("enable_text_search", True):
-            tick = time.perf_counter()
-            keyword = _keyword(cursor, exact_where, exact_params, query.query, depth, facts)
-            timings["keyword"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        embedded, timings["query_embedding"] = pending_vector.result()
-        timings["query_embedding_wait"] = time.perf_counter() - tick
-        vector = _vector_literal(embedded)
         tick = time.perf_counter()
         channels["semantic"] = _semantic(cursor, where, params, vector, depth, large, facts)
         timings["semantic"] = time.perf_counter() - tick
-        if keyword is not None:
-            channels["keyword"] = keyword
+        exact_where, exact_params = _filters(bank, query, large=False)
+        if config.get("enable_text_search", True):
+            tick = time.perf_counter()
+            channels["keyword"] = _keyword(cursor, exact_where, exact_params, query.query, depth, facts)
+            timings["keyword"] = time.perf_counter() - tick
         if config.get("enable_graph_retrieval", True):
             tick = time.perf_counter()
             seeds = sorted(_fuse(channels).items(), key=lambda kv: -kv[1])[:GRAPH_SEEDS]
