@@ -3,6 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
+from memories.models import MemoryUnit
 from memories.recall import _fuse, count_tokens
 
 pytestmark = pytest.mark.django_db
@@ -425,3 +426,35 @@ def test_in_a_small_store_common_terms_still_find_memories_when_no_memory_has_th
     body = recall(api, "small", "Alice kayak risotto")  # no memory holds all three terms
     recall_module._term_stats.update(at=-1e9, freqs={})
     assert len(channel(body, "keyword")) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keyword_statistics_taken_before_a_large_write_are_refreshed_before_use(api):
+    """idf from statistics older than a fifth of the table would call a term rare that is now everywhere."""
+    from django.db import connection
+
+    from memories import recall as recall_module
+
+    retain(api, "stale", "Alice owns a red kayak.", "Bob cooked risotto.", "Carol plays chess on Sundays.")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memoryunit")
+        # 1,500 memories about zebras arrive after the statistics were taken (copies of one row, new ids and texts).
+        columns = [
+            f.column
+            for f in MemoryUnit._meta.concrete_fields
+            if f.column not in ("id", "text", "event_time", "search_vector")
+        ]
+        cursor.execute(
+            f"""
+            INSERT INTO memories_memoryunit (id, text, {", ".join(columns)})
+            SELECT gen_random_uuid(), 'A zebra crossing number ' || n, {", ".join("u." + c for c in columns)}
+            FROM memories_memoryunit u, generate_series(1, 1500) AS n
+            WHERE u.text = 'Bob cooked risotto.'
+            """
+        )
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    recall_module._term_stats.update(at=-1e9, freqs={})
+    with connection.cursor() as cursor:
+        weights = dict(recall_module._term_weights(cursor, "zebra kayak"))
+    recall_module._term_stats.update(at=-1e9, freqs={})
+    assert weights["zebra"] < 0.5 < weights["kayak"]  # in nearly every memory now, so it says little
