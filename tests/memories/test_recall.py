@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from memories.models import MemoryUnit
-from memories.recall import _fuse, count_tokens
+from memories.recall import RRF_K, _fuse, count_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,24 @@ def recall(api, bank_id, query, **body):
     return response.json()
 
 
+@pytest.fixture(autouse=True)
+def fresh_term_statistics():
+    """The keyword channel caches lexeme statistics per process for minutes; each test here reads them anew."""
+    from memories import recall as recall_module
+
+    recall_module._term_stats.update(at=-1e9, freqs={})
+    yield
+    recall_module._term_stats.update(at=-1e9, freqs={})
+
+
+def analyze_now():
+    """Statistics of exactly what the test wrote (ANALYZE sees the test transaction's own rows)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memoryunit")
+
+
 def ids_by_text(body):
     return {r["text"]: r["id"] for r in body["results"]}
 
@@ -46,6 +64,7 @@ DISTRACTORS = [
 
 def test_the_keyword_channel_finds_a_rare_term(api):
     retain(api, "kw", *DISTRACTORS, "The spare router has serial number QZ7741 printed underneath.")
+    analyze_now()
     body = recall(api, "kw", "QZ7741")
     target = next(r["id"] for r in body["results"] if "QZ7741" in r["text"])
     assert channel(body, "keyword")[0] == target
@@ -101,15 +120,16 @@ def test_yesterday_resolves_against_the_query_timestamp(api):
 def test_fusion_rewards_agreement_between_channels():
     fused = _fuse({"semantic": [("a", 0.9), ("b", 0.8)], "keyword": [("b", 3.0), ("c", 2.0)]})
     assert max(fused, key=fused.get) == "b"
-    assert fused["a"] == pytest.approx(1 / 61)
-    assert fused["b"] == pytest.approx(1 / 62 + 0.2 / 61)
+    assert fused["a"] == pytest.approx(1 / (RRF_K + 1))
+    assert fused["b"] == pytest.approx(1 / (RRF_K + 2) + 0.2 / (RRF_K + 1))
 
 
 def test_graph_and_keyword_hits_count_less_than_semantic_ones():
     fused = _fuse({"semantic": [("direct", 0.8)], "keyword": [("word", 1.0)], "graph": [("reached", 0.9)]})
-    assert fused["direct"] == pytest.approx(1 / 61)
-    assert fused["word"] == pytest.approx(0.2 / 61)
-    assert fused["reached"] == pytest.approx(0.15 / 61)
+    assert fused["direct"] == pytest.approx(1 / (RRF_K + 1))
+    assert fused["word"] == pytest.approx(0.2 / (RRF_K + 1))
+    assert fused["reached"] == pytest.approx(0.05 / (RRF_K + 1))
+    assert fused["direct"] > fused["word"] > fused["reached"]
 
 
 def test_results_fill_max_tokens_by_a_real_token_count(api):
@@ -364,6 +384,7 @@ def test_keyword_counts_each_term_once_and_prefers_the_shorter_fact(api):
         "at the market buying vegetables, bread, cheese and flowers for the weekend."
     )
     retain(api, "idf", long_fact, "Alice owns a red kayak.", "Alice cooked risotto.", "Bob owns a kayak too.")
+    analyze_now()
     body = recall(api, "idf", "Alice")
     texts = {r["id"]: r["text"] for r in body["results"]}
     ranked = [texts[i] for i in channel(body, "keyword")]
