@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import math
 import os
 import time
@@ -26,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from banks.models import Bank
@@ -36,6 +37,8 @@ from hindsight_site.api import iso
 from hindsight_site.errors import BadRequest
 from memories.models import Chunk
 from memories.temporal import TimeRange, find_time_expressions
+
+logger = logging.getLogger(__name__)
 
 FACT_TYPES = ("world", "experience", "observation")
 RRF_K = 20
@@ -205,6 +208,7 @@ _STATS_SQL = """
 """
 
 
+_ANALYZE_SQL = "ANALYZE memories_memoryunit"
 # Statistics describing a table since changed by more than this share of its rows are refreshed before use.
 TERM_STATS_STALE_SHARE = 0.2
 
@@ -230,7 +234,13 @@ def _read_term_stats(cursor) -> dict[str, float]:
         return freqs
     cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('memories_memoryunit.search_vector stats'))")
     if cursor.fetchone()[0]:
-        cursor.execute("ANALYZE memories_memoryunit")  # the whole table: only that resets n_mod_since_analyze
+        try:
+            # In a savepoint: a refusal (a standby, a statement timeout, no right to analyze) must not fail recall.
+            with transaction.atomic():
+                cursor.execute(_ANALYZE_SQL)  # the whole table: only that resets n_mod_since_analyze
+        except DatabaseError as exc:
+            logger.warning("Could not refresh the keyword statistics (%s); using the ones there are", exc)
+            return freqs
         cursor.execute(_STATS_SQL)
         freqs = {lexeme: freq for lexeme, freq in cursor.fetchall() if lexeme is not None}
     return freqs

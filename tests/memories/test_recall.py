@@ -479,3 +479,18 @@ def test_keyword_statistics_taken_before_a_large_write_are_refreshed_before_use(
         weights = dict(recall_module._term_weights(cursor, "zebra kayak"))
     recall_module._term_stats.update(at=-1e9, freqs={})
     assert weights["zebra"] < 0.5 < weights["kayak"]  # in nearly every memory now, so it says little
+
+
+def test_recall_answers_even_when_the_statistics_cannot_be_refreshed(api, monkeypatch, caplog):
+    """A standby, a statement timeout or a missing right refuses ANALYZE: recall goes on with what there is."""
+    from django.db import connection
+
+    from memories import recall as recall_module
+
+    retain(api, "refused", *DISTRACTORS)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM pg_statistic WHERE starelid = 'memories_memoryunit'::regclass")
+    monkeypatch.setattr(recall_module, "_ANALYZE_SQL", "ANALYZE memories_no_such_table")
+    body = recall(api, "refused", "train to Oslo")
+    assert "Oslo" in body["results"][0]["text"]
+    assert "Could not refresh the keyword statistics" in caplog.text
