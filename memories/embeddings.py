@@ -119,24 +119,19 @@ def _onnx_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-_pools: dict[str, tuple[int, ThreadPoolExecutor]] = {}
-_pools_lock = threading.Lock()
-
-
-def _pool(name: str) -> ThreadPoolExecutor:
-    """A named thread pool of this process, made on first use, so a forked worker never holds a pool whose threads
-    stayed behind in its parent."""
-    with _pools_lock:
-        entry = _pools.get(name)
-        if entry is None or entry[0] != os.getpid():
-            entry = _pools[name] = (os.getpid(), ThreadPoolExecutor(_onnx_threads(), thread_name_prefix=name))
-        return entry[1]
+_text_pool: tuple[int, ThreadPoolExecutor] | None = None
+_text_pool_lock = threading.Lock()
 
 
 def _parallel_texts() -> ThreadPoolExecutor:
     """Threads that run one text each through a single-threaded session (onnxruntime lets go of the GIL while it
-    runs)."""
-    return _pool("embed")
+    runs). Made per process on first use, so a forked worker never holds a pool whose threads stayed behind in its
+    parent."""
+    global _text_pool
+    with _text_pool_lock:
+        if _text_pool is None or _text_pool[0] != os.getpid():
+            _text_pool = (os.getpid(), ThreadPoolExecutor(_onnx_threads(), thread_name_prefix="embed"))
+        return _text_pool[1]
 
 
 class LocalOnnxProvider:
@@ -620,9 +615,11 @@ _other_forms: dict[str, LocalOnnxProvider] = {}
 
 def _builtin_form(model_id: str) -> str:
     """The built-in model's form a model id names (with or without the suffix of unpinned files), or ''."""
+    if not model_id.startswith("local:"):
+        return ""
     name = model_id.removeprefix("local:")
     for form in (LOCAL_MODEL_NAME, LOCAL_FLOAT_MODEL_NAME):
-        if model_id.startswith("local:") and (name == form or re.fullmatch(rf"{re.escape(form)}-[0-9a-f]{{12}}", name)):
+        if name == form or re.fullmatch(rf"{re.escape(form)}-[0-9a-f]{{12}}", name):
             return form
     return ""
 
