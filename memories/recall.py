@@ -161,11 +161,13 @@ def _vector_literal(vector: list[float]) -> str:
 # Every channel returns (id, score) hits and records, per memory it found, what fusion and the budget fill need: when
 # it happened (epoch seconds, for the recency boost), its length in characters (to size the final read) and its
 # token count (NULL on rows older than the column: then the final read counts).
-_FACTS = "extract(epoch FROM coalesce(u.event_time, u.created_at))::float8, length(u.text), u.token_count"
-_FACTS_NAMED = (
-    "extract(epoch FROM coalesce(u.event_time, u.created_at))::float8 AS happened, length(u.text) AS length, "
-    "u.token_count AS tokens"
-)
+_FACT_COLUMNS = {
+    "happened": "extract(epoch FROM coalesce(u.event_time, u.created_at))::float8",
+    "length": "length(u.text)",
+    "tokens": "u.token_count",
+}
+_FACTS = ", ".join(_FACT_COLUMNS.values())
+_FACTS_NAMED = ", ".join(f"{expression} AS {name}" for name, expression in _FACT_COLUMNS.items())
 Hits = list[tuple[Any, float]]
 
 
@@ -213,6 +215,11 @@ _ANALYZE_SQL = "ANALYZE memories_memoryunit"
 TERM_STATS_STALE_SHARE = 0.2
 
 
+def _lexeme_frequencies(cursor) -> dict[str, float]:
+    cursor.execute(_STATS_SQL)
+    return {lexeme: freq for lexeme, freq in cursor.fetchall() if lexeme is not None}
+
+
 def _read_term_stats(cursor) -> dict[str, float]:
     """Lexeme frequencies from the planner's statistics.
 
@@ -220,8 +227,7 @@ def _read_term_stats(cursor) -> dict[str, float]:
     filled or doubled in the minute before autovacuum looks again), the table is analyzed now, once, by whichever
     process gets the lock: idf from a tenth of the data ranks the keyword channel worse (measured on LoCoMo), and
     without statistics every term would weigh the same."""
-    cursor.execute(_STATS_SQL)
-    freqs = {lexeme: freq for lexeme, freq in cursor.fetchall() if lexeme is not None}
+    freqs = _lexeme_frequencies(cursor)
     cursor.execute(
         "SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables WHERE relid = 'memories_memoryunit'::regclass"
     )
@@ -241,8 +247,7 @@ def _read_term_stats(cursor) -> dict[str, float]:
         except DatabaseError as exc:
             logger.warning("Could not refresh the keyword statistics (%s); using the ones there are", exc)
             return freqs
-        cursor.execute(_STATS_SQL)
-        freqs = {lexeme: freq for lexeme, freq in cursor.fetchall() if lexeme is not None}
+        freqs = _lexeme_frequencies(cursor)
     return freqs
 
 
