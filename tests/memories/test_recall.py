@@ -406,13 +406,11 @@ def test_keyword_weights_do_not_wait_for_autovacuum_to_analyze_a_new_bank(api):
     retain(api, "nostats", *common, "Alice spotted a zebra near the river.")
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM pg_statistic WHERE starelid = 'memories_memoryunit'::regclass")
-        recall_module._term_stats.update(at=-1e9, freqs={})
         weights = dict(recall_module._term_weights(cursor, "Alice zebra"))
         cursor.execute(
             "SELECT count(*) FROM pg_stats WHERE tablename = 'memories_memoryunit' AND attname = 'search_vector'"
         )
         analyzed = cursor.fetchone()[0]
-    recall_module._term_stats.update(at=-1e9, freqs={})
     assert analyzed == 1
     assert weights["alic"] < weights["zebra"]
     body = recall(api, "nostats", "Alice zebra")
@@ -436,16 +434,9 @@ def test_a_bank_started_with_the_float_product_embedding_form_still_retains_and_
 
 def test_in_a_small_store_common_terms_still_find_memories_when_no_memory_has_them_all(api):
     """With statistics saying every term is common (a small store), the any-term pass still runs."""
-    from django.db import connection
-
-    from memories import recall as recall_module
-
     retain(api, "small", "Alice owns a red kayak.", "Alice cooked risotto.", "Bob owns a kayak too.")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE memories_memoryunit")
-    recall_module._term_stats.update(at=-1e9, freqs={})
+    analyze_now()
     body = recall(api, "small", "Alice kayak risotto")  # no memory holds all three terms
-    recall_module._term_stats.update(at=-1e9, freqs={})
     assert len(channel(body, "keyword")) == 3
 
 
@@ -457,8 +448,8 @@ def test_keyword_statistics_taken_before_a_large_write_are_refreshed_before_use(
     from memories import recall as recall_module
 
     retain(api, "stale", "Alice owns a red kayak.", "Bob cooked risotto.", "Carol plays chess on Sundays.")
+    analyze_now()
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE memories_memoryunit")
         # 1,500 memories about zebras arrive after the statistics were taken (copies of one row, new ids and texts).
         columns = [
             f.column
@@ -474,10 +465,8 @@ def test_keyword_statistics_taken_before_a_large_write_are_refreshed_before_use(
             """
         )
         cursor.execute("SELECT pg_stat_force_next_flush()")
-    recall_module._term_stats.update(at=-1e9, freqs={})
     with connection.cursor() as cursor:
         weights = dict(recall_module._term_weights(cursor, "zebra kayak"))
-    recall_module._term_stats.update(at=-1e9, freqs={})
     assert weights["zebra"] < 0.5 < weights["kayak"]  # in nearly every memory now, so it says little
 
 
