@@ -175,11 +175,39 @@ def test_every_text_embeds_the_same_alone_as_in_a_batch_in_input_order(local):
     assert np.abs(batch[0] - batch[1]).max() > 1e-3
 
 
+def test_texts_of_one_length_run_together_and_each_gets_its_vector_alone(local, monkeypatch):
+    # 40 texts of exactly one token length (more than one group of GROUP_SIZE) and a few of other lengths.
+    names = ["Alice", "Bob", "Carol", "Dmitri", "Esther", "Farid", "Grace", "Hiro", "Ines", "Jamal"]
+    places = ["Paris", "Lisbon", "Kyoto", "Lima", "Oslo", "Denver", "Cairo", "Perth"]
+    candidates = [f"{name} visited {place} with friends." for name in names for place in places]
+    lengths = [len(e.ids) for e in local._tokenizer.encode_batch(candidates)]
+    common = max(set(lengths), key=lengths.count)
+    same = [text for text, length in zip(candidates, lengths, strict=True) if length == common][:40]
+    assert len(same) == 40
+    texts = ["Short.", *same, "A longer text about " + "many things " * 5]
+    runs: list[int] = []
+    run = local._run
+    monkeypatch.setattr(
+        local, "_run", lambda encodings, session=None: runs.append(len(encodings)) or run(encodings, session)
+    )
+    together = np.asarray(local.embed_documents(texts))
+    assert sorted(runs) == [1, 1, len(same) - embeddings.GROUP_SIZE, embeddings.GROUP_SIZE]
+    runs.clear()
+    for index, text in enumerate(texts):
+        alone = np.asarray(local.embed_query(text))
+        # The same numbers, not just close ones: each text of a group is quantized by its own range.
+        assert np.abs(together[index] - alone).max() < 1e-6, text
+    assert runs == [1] * len(texts)
+    assert np.abs(together[1] - together[2]).max() > 1e-3
+
+
 def test_repeated_texts_embed_once_and_come_back_in_input_order(local, monkeypatch):
     texts = ["Alice moved to Lyon.", "Bob likes tea.", "Alice moved to Lyon.", "", "Bob likes tea.", ""]
     seen: list[int] = []
     run = local._run
-    monkeypatch.setattr(local, "_run", lambda encodings: seen.append(len(encodings)) or run(encodings))
+    monkeypatch.setattr(
+        local, "_run", lambda encodings, session=None: seen.append(len(encodings)) or run(encodings, session)
+    )
     vectors = np.asarray(local.embed_documents(texts))
     assert sum(seen) == 3  # three distinct texts reach the model
     assert vectors.shape == (6, 384)
