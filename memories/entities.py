@@ -217,6 +217,34 @@ def remove_cooccurrences_of_units(*, unit_ids: Sequence[uuid.UUID]) -> None:
         cursor.execute("DELETE FROM memories_entitycooccurrence WHERE count = 0")
 
 
+def count_new_mentions(*, unit_ids: Sequence[uuid.UUID]) -> None:
+    """Add the mentions of these just-written (valid) units to their entities' counts and first/last seen.
+
+    Retain only adds units, so this costs what the new units cost; recounting every unit of each touched entity
+    (``refresh_entity_stats``) grew with the bank (about 100 ms a request at 100,000 units, where every request
+    mentions the same few people)."""
+    if not unit_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE memories_entity e
+            SET mention_count = e.mention_count + s.n, first_seen = least(e.first_seen, s.first_seen),
+                last_seen = greatest(e.last_seen, s.last_seen)
+            FROM (
+                SELECT ue.entity_id, count(*) AS n,
+                       min(coalesce(u.event_time, u.created_at)) AS first_seen,
+                       max(coalesce(u.event_time, u.created_at)) AS last_seen
+                FROM memories_unitentity ue JOIN memories_memoryunit u ON u.id = ue.unit_id
+                WHERE ue.unit_id = ANY(%s::uuid[]) AND u.state = 'valid'
+                GROUP BY ue.entity_id
+            ) s
+            WHERE e.id = s.entity_id
+            """,
+            ["{" + ",".join(str(unit_id) for unit_id in unit_ids) + "}"],
+        )
+
+
 def refresh_entity_stats(*, entity_ids: Iterable[uuid.UUID]) -> None:
     """Recount mentions and first/last seen for these entities from their valid units (an invalidated fact keeps
     its mention rows, so restoring it is lossless, but no longer counts); drop entities left with no unit at all."""

@@ -368,13 +368,16 @@ def _write(bank: Bank, plans: list[_DocumentPlan], model_id: str, config: dict[s
             new_units.extend(chunk_units)
 
     bulk.copy_insert(new_units)
-    touched_entities |= _attach_entities(bank, unit_facts)
+    _attach_entities(bank, unit_facts)
     links.link_new_units(
         bank_id=bank.pk,
         unit_ids=[unit.id for unit in new_units],
         causal_pairs=causal_pairs,
         vectors=[unit.embedding for unit in new_units],
     )
+    entity_service.count_new_mentions(unit_ids=[unit.id for unit in new_units])
+    # Entities that lost facts to replaced chunks are recounted in full (after the new facts are counted, so the
+    # recount is the last word).
     entity_service.refresh_entity_stats(entity_ids=touched_entities)
     updates = {"last_write_at": now}
     if created_documents:
@@ -423,7 +426,7 @@ def _delete_chunks(bank: Bank, chunk_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     return touched
 
 
-def _attach_entities(bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFact]]) -> set[uuid.UUID]:
+def _attach_entities(bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFact]]) -> None:
     mentions = []
     for unit, fact in unit_facts:
         names = tuple(entity.name for entity in fact.entities)
@@ -439,7 +442,7 @@ def _attach_entities(bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFac
                 )
             )
     if not mentions:
-        return set()
+        return
     resolved = entity_service.resolve_mentions(bank_id=bank.pk, mentions=mentions)
     rows = []
     groups = []
@@ -456,7 +459,6 @@ def _attach_entities(bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFac
         (u.occurred_start or u.mentioned_at for u, _ in unit_facts if u.occurred_start or u.mentioned_at), default=None
     )
     entity_service.add_cooccurrences(bank_id=bank.pk, groups=groups, when=latest)
-    return set(resolved.values())
 
 
 # --- async retain ------------------------------------------------------------------------------------------------

@@ -154,6 +154,22 @@ def test_entities_are_shared_counted_and_linked(api):
     assert {"entity", "temporal"} <= kinds
 
 
+def test_mention_counts_and_first_last_seen_follow_each_retain_and_each_replacement(api):
+    retain(api, "seen", item("Alice planted tomatoes.", document_id="a", timestamp="2024-03-01T10:00:00Z"))
+    retain(api, "seen", item("Alice sold the tomatoes.", document_id="b", timestamp="2024-06-01T10:00:00Z"))
+    retain(api, "seen", item("Alice gave Bob a basket.", document_id="c", timestamp="2024-01-15T10:00:00Z"))
+    alice = Entity.objects.get(bank__bank_id="seen", canonical_name="Alice")
+    assert alice.mention_count == 3
+    assert (alice.first_seen.date().isoformat(), alice.last_seen.date().isoformat()) == ("2024-01-15", "2024-06-01")
+    # Replacing a document with text that no longer names Alice takes her mention back, and her last sighting.
+    retain(api, "seen", item("The market closed early.", document_id="b", timestamp="2024-06-01T10:00:00Z"))
+    alice.refresh_from_db()
+    assert alice.mention_count == 2
+    assert UnitEntity.objects.filter(entity=alice).count() == 2
+    assert alice.last_seen.date().isoformat() == "2024-03-01"
+    assert Entity.objects.get(bank__bank_id="seen", canonical_name="Bob").mention_count == 1
+
+
 def test_caller_supplied_entities_are_attached(api):
     retain(api, "given", item("Met the new client today.", entities=[{"text": "Acme Corp", "type": "ORG"}]))
     entity = Entity.objects.get(bank__bank_id="given", canonical_name="Acme Corp")
