@@ -7,7 +7,8 @@ Retain runs in three phases so that nothing is half-written and no transaction i
 2. extract and embed the new chunks (LLM or offline extractor; local or API embeddings), outside any transaction;
 3. write everything in one transaction: replaced chunks go (the database cascades their units and links), new
    chunks, units, entity mentions, co-occurrences and links come in, and an async operation is fenced and marked
-   completed in the same commit.
+   completed in the same commit. A large request is written in two parts in that one transaction, the second part
+   embedded while the first is written.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Iterable
+from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -245,6 +249,39 @@ def _embed(plans: list[_DocumentPlan], provider) -> None:
         start += len(chunk.facts)
 
 
+# A request with at least this many new facts over at least two documents is written in two parts, the second
+# embedded while the first is written; smaller ones gain nothing worth a thread hand-off.
+PIPELINE_MIN_FACTS = 64
+_ahead_pool: tuple[int, futures.ThreadPoolExecutor] | None = None
+_ahead_lock = threading.Lock()
+
+
+def _embedding_ahead() -> futures.ThreadPoolExecutor:
+    """Threads that embed a request's next part while its request thread writes (made per process on first use, so
+    a forked worker never holds threads that stayed behind in its parent)."""
+    global _ahead_pool
+    with _ahead_lock:
+        if _ahead_pool is None or _ahead_pool[0] != os.getpid():
+            _ahead_pool = (os.getpid(), futures.ThreadPoolExecutor(4, thread_name_prefix="embed-ahead"))
+        return _ahead_pool[1]
+
+
+def _split_for_pipeline(plans: list[_DocumentPlan]) -> list[list[_DocumentPlan]]:
+    """The documents in one part, or in two parts of about the same number of new facts (a document is never
+    split: each is written whole, under its row lock)."""
+    counts = [sum(len(chunk.facts) for chunk in plan.chunks if chunk.reuse_id is None) for plan in plans]
+    total = sum(counts)
+    if total < PIPELINE_MIN_FACTS or len(plans) < 2:
+        return [plans]
+    running, cut = 0, len(plans)
+    for index, count in enumerate(counts):
+        running += count
+        if 2 * running >= total:
+            cut = index + 1
+            break
+    return [plans[:cut], plans[cut:]] if cut < len(plans) else [plans]
+
+
 @metrics.timed("retain")
 def retain_items(
     *,
@@ -254,7 +291,8 @@ def retain_items(
     worker_id: str | None = None,
     force: bool = False,
 ) -> RetainOutcome:
-    """Retain ``items`` into ``bank``. Extraction and embedding happen before the one write transaction.
+    """Retain ``items`` into ``bank``. Extraction and embedding happen before the one write transaction (a large
+    request's second part is embedded while its first part is written, in that transaction).
 
     ``force`` (reprocessing) extracts every chunk again, even those whose text and settings are unchanged.
 
@@ -273,14 +311,31 @@ def retain_items(
     for attempt in range(_PLAN_ATTEMPTS):
         plans = _plan(bank, [RetainItem(**vars(item)) for item in items], config, fingerprint, force)
         usage = _extract(plans, settings, extractor, operation)
-        _embed(plans, provider)
+        parts = _split_for_pipeline(plans)
+        _embed(parts[0], provider)
         if operation is not None:
             operations.report_progress(operation, "writing", len(items), len(items))
         try:
             with transaction.atomic():
                 if operation is not None:
                     operation = operations.fence(operation, worker_id)
-                units_created = _write(bank, plans, provider.model_id, config)
+                units_created = 0
+                for index, part in enumerate(parts):
+                    # The next part is embedded (model, no database) while this one is written (mostly PostgreSQL's
+                    # work): the two halves of a large request keep both cores busy instead of taking turns.
+                    ahead = (
+                        _embedding_ahead().submit(_embed, parts[index + 1], provider)
+                        if index + 1 < len(parts)
+                        else None
+                    )
+                    try:
+                        units_created += _write(bank, part, provider.model_id, config)
+                    except BaseException:
+                        if ahead is not None:
+                            futures.wait([ahead])  # never leave it working on plans that are being given up
+                        raise
+                    if ahead is not None:
+                        ahead.result()  # an embedding failure fails the request, and the transaction rolls back
                 if units_created:
                     consolidation.schedule_after_retain(bank=bank, config=config)
                 outcome = RetainOutcome(len(items), units_created, [p.document_id for p in plans], usage)

@@ -5,6 +5,7 @@ These run the real offline extractor and the real local embedding model against 
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from django.test import override_settings
@@ -290,3 +291,70 @@ def test_free_form_entities_can_be_switched_off(api):
     retain(api, "labels-only", item("Alice played tennis with Bob in Paris."))
     names = set(Entity.objects.filter(bank__bank_id="labels-only").values_list("canonical_name", flat=True))
     assert names == {"topic:tennis"}
+
+
+def _documents(count, sentences, prefix="doc"):
+    names = ["Alice", "Bob", "Carol", "Dmitri"]
+    return [
+        item(
+            " ".join(
+                f"{names[(i + j) % 4]} visited museum number {i * 100 + j} on a rainy day." for j in range(sentences)
+            ),
+            document_id=f"{prefix}-{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_large_request_is_written_in_two_parts_with_links_across_them(api, monkeypatch):
+    from memories import services
+
+    parts_seen = []
+    split = services._split_for_pipeline
+    monkeypatch.setattr(services, "_split_for_pipeline", lambda plans: parts_seen.append(split(plans)) or split(plans))
+    response = retain(api, "halves", *_documents(6, 16))
+    assert response.status_code == 200, response.json()
+    [parts] = parts_seen
+    assert [len(part) for part in parts] == [3, 3]
+    assert MemoryUnit.objects.filter(bank__bank_id="halves").count() == 96
+    first = MemoryUnit.objects.filter(bank__bank_id="halves", document__document_id__in=["doc-0", "doc-1", "doc-2"])
+    # The second part's facts link to the first part's (written earlier in the same transaction).
+    assert MemoryLink.objects.filter(bank__bank_id="halves", from_unit__in=first).exclude(to_unit__in=first).exists()
+    assert Entity.objects.get(bank__bank_id="halves", canonical_name="Alice").mention_count == 24
+
+
+def test_small_requests_and_single_documents_are_not_split():
+    from memories.services import _split_for_pipeline
+
+    def plan(facts):
+        return SimpleNamespace(chunks=[SimpleNamespace(facts=[None] * facts, reuse_id=None)])
+
+    assert len(_split_for_pipeline([plan(10), plan(10)])) == 1  # below PIPELINE_MIN_FACTS
+    assert len(_split_for_pipeline([plan(500)])) == 1  # a document is never split
+    assert [len(p) for p in _split_for_pipeline([plan(300), plan(100), plan(100), plan(100)])] == [1, 3]
+
+
+def test_an_embedding_failure_in_the_second_part_leaves_nothing_written(api, monkeypatch):
+    from memories.embeddings import EmbeddingError, get_embedding_provider
+
+    provider = get_embedding_provider()
+    calls = []
+    embed = provider.embed_documents_array
+
+    def fail_second(texts):
+        calls.append(len(texts))
+        if len(calls) == 2:
+            raise EmbeddingError("the model went away", transient=True)
+        return embed(texts)
+
+    monkeypatch.setattr(provider, "embed_documents_array", fail_second)
+    retain(api, "half-fail", item("Alice keeps bees.", document_id="kept"))
+    calls.clear()
+    response = retain(api, "half-fail", *_documents(4, 20, prefix="new"))
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("Embedding failed")
+    assert len(calls) == 2
+    # The first part had been written inside the transaction: it is gone with it, and what was there stays.
+    assert set(Document.objects.filter(bank__bank_id="half-fail").values_list("document_id", flat=True)) == {"kept"}
+    assert MemoryUnit.objects.filter(bank__bank_id="half-fail").count() == 1
+    assert Entity.objects.get(bank__bank_id="half-fail", canonical_name="Alice").mention_count == 1
