@@ -225,7 +225,18 @@ def count_new_mentions(*, unit_ids: Sequence[uuid.UUID]) -> None:
     mentions the same few people)."""
     if not unit_ids:
         return
+    ids = "{" + ",".join(str(unit_id) for unit_id in unit_ids) + "}"
     with connection.cursor() as cursor:
+        # Row locks in id order first: concurrent retains mentioning the same people then queue instead of
+        # deadlocking (an UPDATE locks rows in whatever order its plan meets them).
+        cursor.execute(
+            """
+            SELECT e.id FROM memories_entity e
+            WHERE e.id IN (SELECT ue.entity_id FROM memories_unitentity ue WHERE ue.unit_id = ANY(%s::uuid[]))
+            ORDER BY e.id FOR NO KEY UPDATE
+            """,
+            [ids],
+        )
         cursor.execute(
             """
             UPDATE memories_entity e
@@ -241,7 +252,7 @@ def count_new_mentions(*, unit_ids: Sequence[uuid.UUID]) -> None:
             ) s
             WHERE e.id = s.entity_id
             """,
-            ["{" + ",".join(str(unit_id) for unit_id in unit_ids) + "}"],
+            [ids],
         )
 
 
@@ -252,6 +263,7 @@ def refresh_entity_stats(*, entity_ids: Iterable[uuid.UUID]) -> None:
     if not ids:
         return
     with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM memories_entity WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
         cursor.execute(
             """
             UPDATE memories_entity e

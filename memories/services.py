@@ -319,9 +319,9 @@ def retain_items(
             with transaction.atomic():
                 if operation is not None:
                     operation = operations.fence(operation, worker_id)
-                units_created = 0
+                written = _Written()
                 for index, part in enumerate(parts):
-                    # The next part is embedded (model, no database) while this one is written (mostly PostgreSQL's
+                    # The next part is embedded (model, no database) while this one's units go in (PostgreSQL's
                     # work): the two halves of a large request keep both cores busy instead of taking turns.
                     ahead = (
                         _embedding_ahead().submit(_embed, parts[index + 1], provider)
@@ -329,13 +329,16 @@ def retain_items(
                         else None
                     )
                     try:
-                        units_created += _write(bank, part, provider.model_id, config)
+                        _write_units(bank, part, provider.model_id, config, written)
                     except BaseException:
                         if ahead is not None:
                             futures.wait([ahead])  # never leave it working on plans that are being given up
                         raise
                     if ahead is not None:
                         ahead.result()  # an embedding failure fails the request, and the transaction rolls back
+                # Entities, co-occurrences and links once for all parts: each of those statements takes its row
+                # locks in one sorted pass, which is what keeps concurrent retains free of deadlocks.
+                units_created = _write_entities_and_links(bank, written)
                 if units_created:
                     consolidation.schedule_after_retain(bank=bank, config=config)
                 outcome = RetainOutcome(len(items), units_created, [p.document_id for p in plans], usage)
@@ -350,18 +353,30 @@ def retain_items(
     raise Conflict("the document kept changing while it was being retained; try again")
 
 
-def _write(bank: Bank, plans: list[_DocumentPlan], model_id: str, config: dict[str, Any]) -> int:
-    now = timezone.now()
+@dataclass
+class _Written:
+    """What the parts of one retain wrote so far, for the entities and links written after the last part."""
+
+    now: datetime = field(default_factory=timezone.now)
+    new_units: list[MemoryUnit] = field(default_factory=list)
+    unit_facts: list[tuple[MemoryUnit, ExtractedFact]] = field(default_factory=list)
+    causal_pairs: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    touched_entities: set[uuid.UUID] = field(default_factory=set)  # entities that lost facts to replaced chunks
+    created_documents: int = 0
+
+
+def _write_units(bank: Bank, plans: list[_DocumentPlan], model_id: str, config: dict[str, Any], written: _Written):
+    """Documents, replaced and new chunks, and the new units of these plans (one ``COPY``)."""
+    now = written.now
     Bank.objects.filter(pk=bank.pk, embedding_model="").update(embedding_model=model_id)
-    touched_entities: set[uuid.UUID] = set()
+    touched_entities = written.touched_entities
     new_units: list[MemoryUnit] = []
-    unit_facts: list[tuple[MemoryUnit, ExtractedFact]] = []
-    causal_pairs: list[tuple[uuid.UUID, uuid.UUID]] = []
-    created_documents = 0
+    unit_facts = written.unit_facts
+    causal_pairs = written.causal_pairs
 
     for plan in plans:
         document, created = _lock_document(bank, plan.document_id)
-        created_documents += created
+        written.created_documents += created
         stored = {c.chunk_index: (c.id, c.content_hash) for c in Chunk.objects.filter(document=document)}
         if {index: content_hash for index, (_, content_hash) in stored.items()} != plan.snapshot:
             raise _StalePlan
@@ -423,20 +438,26 @@ def _write(bank: Bank, plans: list[_DocumentPlan], model_id: str, config: dict[s
             new_units.extend(chunk_units)
 
     bulk.copy_insert(new_units)
-    _attach_entities(bank, unit_facts)
+    written.new_units.extend(new_units)
+
+
+def _write_entities_and_links(bank: Bank, written: _Written) -> int:
+    """Entity mentions, co-occurrences, links and counts for every unit the parts wrote; returns how many."""
+    new_units = written.new_units
+    _attach_entities(bank, written.unit_facts)
     links.link_new_units(
         bank_id=bank.pk,
         unit_ids=[unit.id for unit in new_units],
-        causal_pairs=causal_pairs,
+        causal_pairs=written.causal_pairs,
         vectors=[unit.embedding for unit in new_units],
     )
     entity_service.count_new_mentions(unit_ids=[unit.id for unit in new_units])
     # Entities that lost facts to replaced chunks are recounted in full (after the new facts are counted, so the
     # recount is the last word).
-    entity_service.refresh_entity_stats(entity_ids=touched_entities)
-    updates = {"last_write_at": now}
-    if created_documents:
-        updates["last_document_at"] = now
+    entity_service.refresh_entity_stats(entity_ids=written.touched_entities)
+    updates = {"last_write_at": written.now}
+    if written.created_documents:
+        updates["last_document_at"] = written.now
     Bank.objects.filter(pk=bank.pk).update(**updates)
     return len(new_units)
 
