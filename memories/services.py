@@ -444,13 +444,16 @@ def _write_units(bank: Bank, plans: list[_DocumentPlan], model_id: str, config: 
 def _write_entities_and_links(bank: Bank, written: _Written) -> int:
     """Entity mentions, co-occurrences, links and counts for every unit the parts wrote; returns how many."""
     new_units = written.new_units
-    _attach_entities(bank, written.unit_facts)
+    groups, latest = _attach_entities(bank, written.unit_facts)
     links.link_new_units(
         bank_id=bank.pk,
         unit_ids=[unit.id for unit in new_units],
         causal_pairs=written.causal_pairs,
         vectors=[unit.embedding for unit in new_units],
     )
+    # Rows that every retain into the bank updates (pair counts, entity counts, the bank) come last, just before the
+    # commit: a writer holding them through its links (the longest statement) made the next writer wait that long.
+    entity_service.add_cooccurrences(bank_id=bank.pk, groups=groups, when=latest)
     entity_service.count_new_mentions(unit_ids=[unit.id for unit in new_units])
     # Entities that lost facts to replaced chunks are recounted in full (after the new facts are counted, so the
     # recount is the last word).
@@ -502,7 +505,11 @@ def _delete_chunks(bank: Bank, chunk_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     return touched
 
 
-def _attach_entities(bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFact]]) -> None:
+def _attach_entities(
+    bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFact]]
+) -> tuple[list[list[uuid.UUID]], datetime | None]:
+    """Resolve the facts' entities and write the mention rows; returns each fact's entity ids (for the
+    co-occurrence counts) and the latest time among the facts."""
     mentions = []
     for unit, fact in unit_facts:
         names = tuple(entity.name for entity in fact.entities)
@@ -518,7 +525,7 @@ def _attach_entities(bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFac
                 )
             )
     if not mentions:
-        return
+        return [], None
     resolved = entity_service.resolve_mentions(bank_id=bank.pk, mentions=mentions)
     rows = []
     groups = []
@@ -534,7 +541,7 @@ def _attach_entities(bank: Bank, unit_facts: list[tuple[MemoryUnit, ExtractedFac
     latest = max(
         (u.occurred_start or u.mentioned_at for u, _ in unit_facts if u.occurred_start or u.mentioned_at), default=None
     )
-    entity_service.add_cooccurrences(bank_id=bank.pk, groups=groups, when=latest)
+    return groups, latest
 
 
 # --- async retain ------------------------------------------------------------------------------------------------
