@@ -26,13 +26,13 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from django.conf import settings
 
+from hindsight_site.threads import ProcessThreadPool
 from memories.models import EMBEDDING_DIMENSIONS
 
 BATCH_SIZE = 64
@@ -123,19 +123,9 @@ def _onnx_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-_text_pool: tuple[int, ThreadPoolExecutor] | None = None
-_text_pool_lock = threading.Lock()
-
-
-def _parallel_texts() -> ThreadPoolExecutor:
-    """Threads that run one text each through a single-threaded session (onnxruntime lets go of the GIL while it
-    runs). Made per process on first use, so a forked worker never holds a pool whose threads stayed behind in its
-    parent."""
-    global _text_pool
-    with _text_pool_lock:
-        if _text_pool is None or _text_pool[0] != os.getpid():
-            _text_pool = (os.getpid(), ThreadPoolExecutor(_onnx_threads(), thread_name_prefix="embed"))
-        return _text_pool[1]
+# Threads that run one text (or one group) each through a single-threaded session (onnxruntime lets go of the GIL
+# while it runs).
+_text_pool = ProcessThreadPool(_onnx_threads, "embed")
 
 
 class LocalOnnxProvider:
@@ -289,7 +279,7 @@ class LocalOnnxProvider:
                     session = self._batch_session if len(rows) > 1 else self._session
                     result[rows] = self._run([encodings[row] for row in rows], session)
 
-            helpers = [_parallel_texts().submit(run_share) for _ in range(1, min(_onnx_threads(), len(work)))]
+            helpers = [_text_pool.get().submit(run_share) for _ in range(1, min(_onnx_threads(), len(work)))]
             run_share()  # this thread takes a share too
             for helper in helpers:
                 helper.result()

@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import threading
 import uuid
 from collections.abc import Iterable
 from concurrent import futures
@@ -32,6 +30,7 @@ from banks.models import Bank
 from banks.selectors import resolved_config
 from hindsight_site import metrics
 from hindsight_site.errors import Conflict
+from hindsight_site.threads import ProcessThreadPool
 from memories import bulk, consolidation, links, operations
 from memories import entities as entity_service
 from memories.chunking import ChunkSpec, chunk_content
@@ -252,18 +251,8 @@ def _embed(plans: list[_DocumentPlan], provider) -> None:
 # A request with at least this many new facts over at least two documents is written in two parts, the second
 # embedded while the first is written; smaller ones gain nothing worth a thread hand-off.
 PIPELINE_MIN_FACTS = 64
-_ahead_pool: tuple[int, futures.ThreadPoolExecutor] | None = None
-_ahead_lock = threading.Lock()
-
-
-def _embedding_ahead() -> futures.ThreadPoolExecutor:
-    """Threads that embed a request's next part while its request thread writes (made per process on first use, so
-    a forked worker never holds threads that stayed behind in its parent)."""
-    global _ahead_pool
-    with _ahead_lock:
-        if _ahead_pool is None or _ahead_pool[0] != os.getpid():
-            _ahead_pool = (os.getpid(), futures.ThreadPoolExecutor(4, thread_name_prefix="embed-ahead"))
-        return _ahead_pool[1]
+# Threads that embed a request's next part while its request thread writes.
+_ahead_pool = ProcessThreadPool(lambda: 4, "embed-ahead")
 
 
 def _split_for_pipeline(plans: list[_DocumentPlan]) -> list[list[_DocumentPlan]]:
@@ -324,9 +313,7 @@ def retain_items(
                     # The next part is embedded (model, no database) while this one's units go in (PostgreSQL's
                     # work): the two halves of a large request keep both cores busy instead of taking turns.
                     ahead = (
-                        _embedding_ahead().submit(_embed, parts[index + 1], provider)
-                        if index + 1 < len(parts)
-                        else None
+                        _ahead_pool.get().submit(_embed, parts[index + 1], provider) if index + 1 < len(parts) else None
                     )
                     try:
                         _write_units(bank, part, provider.model_id, config, written)
