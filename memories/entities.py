@@ -217,26 +217,25 @@ def remove_cooccurrences_of_units(*, unit_ids: Sequence[uuid.UUID]) -> None:
         cursor.execute("DELETE FROM memories_entitycooccurrence WHERE count = 0")
 
 
-def count_new_mentions(*, unit_ids: Sequence[uuid.UUID]) -> None:
-    """Add the mentions of these just-written (valid) units to their entities' counts and first/last seen.
+def _lock_entities(cursor, entity_ids: Sequence[uuid.UUID]) -> None:
+    """Row locks on these entities in id order, before an UPDATE of them: concurrent writers touching the same
+    entities then queue instead of deadlocking (an UPDATE locks rows in whatever order its plan meets them)."""
+    cursor.execute("SELECT id FROM memories_entity WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [entity_ids])
+
+
+def count_new_mentions(*, unit_ids: Sequence[uuid.UUID], entity_ids: Iterable[uuid.UUID]) -> None:
+    """Add the mentions of these just-written (valid) units to their entities' counts and first/last seen;
+    ``entity_ids`` are the entities those units mention.
 
     Retain only adds units, so this costs what the new units cost; recounting every unit of each touched entity
     (``refresh_entity_stats``) grew with the bank (about 100 ms a request at 100,000 units, where every request
     mentions the same few people)."""
-    if not unit_ids:
+    entities = sorted(set(entity_ids))
+    if not unit_ids or not entities:
         return
     ids = "{" + ",".join(str(unit_id) for unit_id in unit_ids) + "}"
     with connection.cursor() as cursor:
-        # Row locks in id order first: concurrent retains mentioning the same people then queue instead of
-        # deadlocking (an UPDATE locks rows in whatever order its plan meets them).
-        cursor.execute(
-            """
-            SELECT e.id FROM memories_entity e
-            WHERE e.id IN (SELECT ue.entity_id FROM memories_unitentity ue WHERE ue.unit_id = ANY(%s::uuid[]))
-            ORDER BY e.id FOR NO KEY UPDATE
-            """,
-            [ids],
-        )
+        _lock_entities(cursor, entities)
         cursor.execute(
             """
             UPDATE memories_entity e
@@ -263,7 +262,7 @@ def refresh_entity_stats(*, entity_ids: Iterable[uuid.UUID]) -> None:
     if not ids:
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM memories_entity WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
+        _lock_entities(cursor, ids)
         cursor.execute(
             """
             UPDATE memories_entity e

@@ -441,7 +441,9 @@ def _write_entities_and_links(bank: Bank, written: _Written) -> int:
     # Rows that every retain into the bank updates (pair counts, entity counts, the bank) come last, just before the
     # commit: a writer holding them through its links (the longest statement) made the next writer wait that long.
     entity_service.add_cooccurrences(bank_id=bank.pk, groups=groups, when=latest)
-    entity_service.count_new_mentions(unit_ids=[unit.id for unit in new_units])
+    entity_service.count_new_mentions(
+        unit_ids=[unit.id for unit in new_units], entity_ids=[entity for group in groups for entity in group]
+    )
     # Entities that lost facts to replaced chunks are recounted in full (after the new facts are counted, so the
     # recount is the last word).
     entity_service.refresh_entity_stats(entity_ids=written.touched_entities)
