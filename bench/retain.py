@@ -251,26 +251,42 @@ def run(base: str, args, meter: CpuMeter, sampler: RssSampler) -> None:
         operation_ids.append(response.json()["operation_id"])
     submitted = time.perf_counter() - started
     print(f"submitted {len(operation_ids)} operations in {submitted:.1f}s ({len(operation_ids) / submitted:.0f}/s)")
-    remaining = set(operation_ids)
+    # Poll the bank's queue as a whole (three small list requests every 2 s), not each operation: a GET per
+    # operation per poll would cost the server CPU the worker is competing for.
     last_report = time.perf_counter()
-    while remaining:
+    while True:
         time.sleep(2)
-        for operation_id in list(remaining):
-            status = client.get(f"/v1/default/banks/{bank}/operations/{operation_id}").json()["status"]
-            if status == "completed":
-                remaining.discard(operation_id)
-            elif status in ("failed", "cancelled"):
-                raise SystemExit(f"operation {operation_id} ended {status}")
+        open_count = sum(operations_total(client, bank, status) for status in ("pending", "processing"))
+        if operations_total(client, bank, "failed"):
+            raise SystemExit(f"an operation failed (see GET /v1/default/banks/{bank}/operations?status=failed)")
+        if not open_count:
+            break
         if time.perf_counter() - last_report > 30:
             units = count_units(base, bank)
-            print(f"{units:>14,} units in bank, {len(remaining)} operations left")
+            print(f"{units:>14,} units in bank, {open_count} operations left")
             last_report = time.perf_counter()
     seconds = time.perf_counter() - started
     async_units = count_units(base, bank) - before
     async_items = (len(requests) - half) * args.batch
     print(f"async overall: {async_units / seconds:.0f} units/s, {async_items / seconds:.1f} items/s")
     meter.report(async_units)
+    unfinished = [
+        operation_id
+        for operation_id in operation_ids
+        if client.get(f"/v1/default/banks/{bank}/operations/{operation_id}").json()["status"] != "completed"
+    ]
+    if unfinished:
+        raise SystemExit(f"{len(unfinished)} operations did not complete, e.g. {unfinished[0]}")
     print(f"bank now holds {count_units(base, bank):,} memory units")
+
+
+def operations_total(client: httpx.Client, bank: str, status: str) -> int:
+    """How many of the bank's retain operations have ``status`` (one list request for one row)."""
+    response = client.get(
+        f"/v1/default/banks/{bank}/operations", params={"status": status, "type": "retain", "limit": 1}
+    )
+    response.raise_for_status()
+    return response.json()["total"]
 
 
 def count_units_safe(base: str, bank: str) -> int:
