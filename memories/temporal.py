@@ -665,11 +665,20 @@ def find_time_spans(
     return found
 
 
+def _within_calendar(resolve: Callable[..., _Resolved | None], *args) -> _Resolved | None:
+    """``resolve(*args)``, or None when the date it names is outside the calendar Python can represent (years 1 to
+    9999): "next year" said on 31 December 9999 names no date, and must not fail the recall or retain asking."""
+    try:
+        return resolve(*args)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _find_spans(text: str, ctx: _Context) -> list[tuple[int, int, TimeRange]]:
     candidates: list[tuple[int, int, int, _Resolved]] = []
     for order, (pattern, handler) in enumerate(_PATTERNS):
         for match in pattern.finditer(text):
-            resolved = handler(match, ctx)
+            resolved = _within_calendar(handler, match, ctx)
             if resolved is not None and resolved[1] > resolved[0]:
                 candidates.append((-(resolved[1] - resolved[0]), resolved[0], order, resolved))
     candidates.sort(key=lambda c: (c[0], c[1], c[2]))
@@ -687,10 +696,10 @@ def _find_spans(text: str, ctx: _Context) -> list[tuple[int, int, TimeRange]]:
         # the end of the one before it, and drop the swallowed one.
         window_start = max(before_previous_end, resolved[0] - 60)
         composite = _WEEKDAY_COMPOSITE.search(text, window_start, resolved[0])
-        composed = _compose_weekday(composite, resolved) if composite is not None else None
+        composed = _within_calendar(_compose_weekday, composite, resolved) if composite is not None else None
         if composed is None:
             composite = _COMPOSITE.search(text, window_start, resolved[0])
-            composed = _compose(composite, resolved) if composite is not None else None
+            composed = _within_calendar(_compose, composite, resolved) if composite is not None else None
         if composed is not None and composite.start() < previous_end:
             if ranges and composite.start() <= ranges[-1][0]:
                 ranges.pop()

@@ -247,6 +247,27 @@ def test_an_impossible_day_falls_back_to_its_month():
 
 
 @pytest.mark.parametrize(
+    ("text", "reference"),
+    [
+        ("next year", datetime(9999, 12, 31, 12, 0, tzinfo=UTC)),
+        ("tomorrow", datetime(9999, 12, 31, 12, 0, tzinfo=UTC)),
+        ("next week", datetime(9999, 12, 31, 12, 0, tzinfo=UTC)),
+        ("two days after next month", datetime(9999, 12, 31, 12, 0, tzinfo=UTC)),
+        ("last year", datetime(1, 1, 1, 12, 0, tzinfo=UTC)),
+        ("yesterday", datetime(1, 1, 1, 12, 0, tzinfo=UTC)),
+        ("500 years ago", datetime(100, 1, 1, 12, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_date_outside_the_calendar_is_no_range_rather_than_an_error(text, reference):
+    assert find_time_expressions(text, reference) == []
+
+
+def test_expressions_inside_the_calendar_still_resolve_beside_one_outside_it():
+    found = find_time_expressions("next year, and also on 7 May 2023", datetime(9999, 12, 31, 12, 0, tzinfo=UTC))
+    assert [(r.text, r.start.date()) for r in found] == [("7 May 2023", date(2023, 5, 7))]
+
+
+@pytest.mark.parametrize(
     ("text", "reference", "phrase"),
     [
         ("yesterday", MONDAY, "on 7 May 2023"),
