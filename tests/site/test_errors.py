@@ -138,3 +138,62 @@ def test_a_retain_body_above_djangos_default_limit_is_read_and_validated_not_ref
     assert response.status_code == 422, response.content[:300]
     assert "timestamp" in str(response.json()["detail"])
     assert client.get(f"{BANK}/documents").json()["items"] == []
+
+
+def test_an_unpaired_surrogate_in_a_retained_text_is_a_400_naming_it_and_nothing_is_stored(client, bank):
+    # Found by a hand fuzz: JSON may escape half a surrogate pair, which Python cannot encode (the hash failed: 500).
+    body = '{"items": [{"content": "Alice met Bob"}, {"content": "Alice met Bob \\ud800 today"}]}'
+    response = client.post(f"{BANK}/memories", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    detail = _detail(response)
+    assert "items[1].content" in detail and "\\ud800" in detail, detail
+    assert client.get(f"{BANK}/documents").json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ('{"query": "who? \\udc00"}', "query"),
+        ('{"query": "who?", "tags": ["ok", "x\\udbff"]}', "tags[1]"),
+        ('{"query": "who?", "include": {"\\ud800": 1}}', "a key of include"),
+    ],
+)
+def test_an_unpaired_surrogate_anywhere_in_a_body_is_a_400_naming_where(client, bank, body, where):
+    response = client.post(f"{BANK}/memories/recall", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert where in _detail(response)
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_is_kept(client, bank):
+    body = '{"items": [{"content": "Alice loves pizza \\ud83c\\udf55 and Bob", "document_id": "emoji"}]}'
+    response = client.post(f"{BANK}/memories", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    [document] = client.get(f"{BANK}/documents").json()["items"]
+    assert document["id"] == "emoji"
+    text = client.get(f"{BANK}/documents/emoji").json()["original_text"]
+    assert "\U0001f355" in text
+
+
+def test_a_time_expression_beyond_the_calendar_is_ignored_by_recall_and_retain(client, bank):
+    # Found by a hand fuzz: "next year" said on 31 December 9999 names year 10000, which Python cannot hold (500).
+    late = "9999-12-31T12:00:00Z"
+    item = {"content": "Alice will move to Lisbon next year.", "timestamp": late, "document_id": "late"}
+    response = client.post(f"{BANK}/memories", {"items": [item]}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    response = client.post(
+        f"{BANK}/memories/recall",
+        {"query": "Where will Alice live next year?", "query_timestamp": late, "trace": True},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["trace"]["time_ranges"] == []
+    assert any("Lisbon" in result["text"] for result in body["results"])
+
+
+def test_json_nested_beyond_what_the_decoder_can_follow_is_a_400(client, bank):
+    # Found by a hand fuzz: the decoder's RecursionError was not a parse error (500).
+    body = "[" * 100_000 + "]" * 100_000
+    response = client.post(f"{BANK}/memories/recall", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "nested too deeply" in _detail(response)
