@@ -262,7 +262,7 @@ def _optional_limit(include: dict, key: str, default: int, errors: _Errors) -> i
 
 def parse_recall_request(data: Any, *, now: datetime):
     """Validate a RecallRequest body into a ``memories.recall.RecallQuery`` or raise the 422 list form."""
-    from memories.recall import FACT_TYPES, RecallQuery
+    from memories.recall import RecallQuery
     from memories.tags import TAGS_MATCH_MODES
 
     errors = _Errors()
@@ -278,8 +278,9 @@ def parse_recall_request(data: Any, *, now: datetime):
         if not isinstance(raw_types, list) or not all(isinstance(t, str) for t in raw_types):
             errors.add("must be a list of fact types or null", "types")
         else:
-            # Retired names ("opinion", "agent") in documented examples are ignored rather than refused.
-            types = [t for t in dict.fromkeys(raw_types) if t in FACT_TYPES]
+            # Names we do not store (the retired "opinion" and "agent" of documented examples) are not refused: they
+            # match no memory, so ["world", "opinion"] is world facts and ["opinion"] alone finds nothing.
+            types = list(dict.fromkeys(raw_types))
     budget = data.get("budget") or "mid"
     if budget not in BUDGETS:
         errors.add("must be low, mid or high", "budget")

@@ -201,10 +201,13 @@ def test_replaced_facts_never_come_back(api):
     assert all("Paris" not in r["text"] for r in body["results"])
 
 
-def test_types_filter_and_unknown_types_are_ignored(api):
+def test_types_filter_and_unknown_types_match_nothing(api):
     retain(api, "types", "Alice likes tea.")
     assert recall(api, "types", "tea", types=["experience"])["results"] == []
     assert len(recall(api, "types", "tea", types=["world", "opinion"])["results"]) == 1
+    # Asking only for a type we do not store finds nothing (it used to be read as "every type").
+    assert recall(api, "types", "tea", types=["opinion"])["results"] == []
+    assert recall(api, "types", "tea", types=[])["results"] != []
 
 
 def test_a_query_above_the_token_limit_answers_400(api):
