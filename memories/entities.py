@@ -26,6 +26,9 @@ TIME_WINDOW_DAYS = 7.0
 _SPACES = re.compile(r"\s+")
 
 
+ENTITY_NAME_MAX_CHARS = Entity._meta.get_field("canonical_name").max_length
+
+
 def normalize_name(name: str) -> str:
     return _SPACES.sub(" ", name).strip(" \t\n\"'.,;:!?()[]{}")
 
@@ -103,7 +106,8 @@ def resolve_mentions(*, bank_id: int, mentions: Sequence[Mention]) -> dict[str, 
     by_key: dict[str, Mention] = {}
     for mention in mentions:
         name = normalize_name(mention.name)
-        if not name:
+        # Longer than any name (a capitalised paragraph, a model's runaway output) and than the column: not kept.
+        if not name or len(name) > ENTITY_NAME_MAX_CHARS:
             continue
         key = name.lower()
         if key not in by_key:

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from hindsight_site.api.parsing import MAX_OFFSET
+from memories.entities import ENTITY_NAME_MAX_CHARS
 from memories.services import RetainItem
 
 OBSERVATION_SCOPE_MODES = ("per_tag", "combined", "all_combinations", "shared")
@@ -144,6 +145,11 @@ def _item(raw: Any, index: int, now: datetime, document_tags: list[str], errors:
     for entity_index, entity in enumerate(raw_entities):
         if not isinstance(entity, dict) or not isinstance(entity.get("text"), str) or not entity["text"].strip():
             errors.add("needs a non-empty string 'text'", "items", index, "entities", entity_index)
+            continue
+        if len(entity["text"].strip()) > ENTITY_NAME_MAX_CHARS:
+            errors.add(
+                f"'text' must be at most {ENTITY_NAME_MAX_CHARS} characters", "items", index, "entities", entity_index
+            )
             continue
         entity_type = entity.get("type")
         if entity_type is not None and not isinstance(entity_type, str):

@@ -178,6 +178,25 @@ def test_caller_supplied_entities_are_attached(api):
     assert UnitEntity.objects.filter(entity=entity).exists()
 
 
+def test_a_caller_supplied_entity_longer_than_a_name_can_be_is_a_422_and_nothing_is_stored(api):
+    response = retain(api, "given-long", item("Met the new client today.", entities=[{"text": "A" * 513}]))
+    assert response.status_code == 422, response.content
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "items", 0, "entities", 0]
+    assert "512" in problem["msg"]
+    assert not MemoryUnit.objects.filter(bank__bank_id="given-long").exists()
+
+
+def test_an_extracted_name_longer_than_the_column_is_left_out_and_the_text_is_still_retained(api):
+    # Found by a hand fuzz: 20,000 capitalised words in a row were one "name" of 120,000 characters (a 400 sync,
+    # a failed operation async, for a text anyone may send).
+    response = retain(api, "long-name", item("Alice " * 20_000 + "went home. Bob stayed in Paris."))
+    assert response.status_code == 200, response.content
+    names = set(Entity.objects.filter(bank__bank_id="long-name").values_list("canonical_name", flat=True))
+    assert names and all(len(name) <= 512 for name in names), names
+    assert MemoryUnit.objects.filter(bank__bank_id="long-name").exists()
+
+
 def test_a_similar_name_seen_with_the_same_people_merges_into_the_existing_entity(api):
     retain(api, "merge", item("Caroline and Melanie went hiking together."))
     retain(api, "merge", item("Caroline and Mel went hiking again."))
