@@ -68,7 +68,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def measure(base: str, queries: list[str], clients: int) -> dict:
+def measure(base: str, queries: list[str], clients: int, max_tokens: int = 4096) -> dict:
     client = httpx.Client(base_url=base, timeout=60)
 
     def one(query: str):
@@ -78,7 +78,7 @@ def measure(base: str, queries: list[str], clients: int) -> dict:
             json={
                 "query": query,
                 "budget": "mid",
-                "max_tokens": 4096,
+                "max_tokens": max_tokens,
                 "trace": True,
                 "query_timestamp": "2024-12-31T00:00:00Z",
             },
@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="questions per phase")
     parser.add_argument("--other-banks", type=int, default=10_000, help="0 skips the phases with other banks")
     parser.add_argument("--units-per-other-bank", type=int, default=5)
+    parser.add_argument("--max-tokens", type=int, default=4096, help="the answer's token budget (the target's is 4096)")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="hs-bench-"))
@@ -164,18 +165,24 @@ def main() -> None:
         subprocess.run([sys.executable, str(REPO / "bench" / "retain.py"), "--home", str(home)], check=True)
     with serving(home, 19_000 + os.getpid() % 1000) as (base, _serve):
         units = count_units(base, BANK)
-        print(f"bank {BANK}: {units:,} memory units; {args.queries} questions per phase, budget mid, max_tokens 4096")
+        print(
+            f"bank {BANK}: {units:,} memory units; {args.queries} questions per phase, budget mid, "
+            f"max_tokens {args.max_tokens}"
+        )
         print(f"{os.cpu_count()} cores; load average {load()}", flush=True)
         rng = random.Random(11)
-        report("sequential", measure(base, questions(rng, args.queries), 1))
-        report("4 concurrent clients", measure(base, questions(rng, args.queries), 4))
+        report("sequential", measure(base, questions(rng, args.queries), 1, args.max_tokens))
+        report("4 concurrent clients", measure(base, questions(rng, args.queries), 4, args.max_tokens))
         if args.other_banks:
             print(f"\nadding {args.other_banks:,} other banks x {args.units_per_other_bank} units …", flush=True)
             add_other_banks(home, args.other_banks, args.units_per_other_bank)
-            report(f"sequential, {args.other_banks:,} other banks", measure(base, questions(rng, args.queries), 1))
+            report(
+                f"sequential, {args.other_banks:,} other banks",
+                measure(base, questions(rng, args.queries), 1, args.max_tokens),
+            )
             report(
                 f"4 concurrent clients, {args.other_banks:,} other banks",
-                measure(base, questions(rng, args.queries), 4),
+                measure(base, questions(rng, args.queries), 4, args.max_tokens),
             )
 
 
