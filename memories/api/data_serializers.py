@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from banks.api.serializers import DeleteResponseSerializer  # noqa: F401 - one DeleteResponse component for all
 from hindsight_site.api.parsing import MAX_OFFSET
 from memories.api.serializers import OBSERVATION_SCOPE_MODES, parse_timestamp
+from memories.entities import ENTITY_NAME_MAX_CHARS
 from memories.recall import FACT_TYPES
 from memories.selectors import DOCUMENT_TIME_FIELDS, MEMORY_TIME_FIELDS, TIMESERIES_PERIODS
 from memories.tags import TAGS_MATCH_MODES, TagFilterError, tag_groups_filter
@@ -207,7 +208,7 @@ class UpdateMemoryRequestSerializer(serializers.Serializer):
     mentioned_at = _NullableDate()
     fact_type = serializers.ChoiceField(choices=["world", "experience"], required=False, allow_null=True)
     entities = serializers.ListField(
-        child=StrictString(max_length=512), required=False, allow_null=True, allow_empty=True
+        child=StrictString(max_length=ENTITY_NAME_MAX_CHARS), required=False, allow_null=True, allow_empty=True
     )
     resolve_entities = serializers.BooleanField(required=False, default=True)
     state = serializers.ChoiceField(choices=["valid", "invalidated"], required=False, allow_null=True)

@@ -146,7 +146,8 @@ def _item(raw: Any, index: int, now: datetime, document_tags: list[str], errors:
         if not isinstance(entity, dict) or not isinstance(entity.get("text"), str) or not entity["text"].strip():
             errors.add("needs a non-empty string 'text'", "items", index, "entities", entity_index)
             continue
-        if len(entity["text"].strip()) > ENTITY_NAME_MAX_CHARS:
+        text = entity["text"].strip()
+        if len(text) > ENTITY_NAME_MAX_CHARS:
             errors.add(
                 f"'text' must be at most {ENTITY_NAME_MAX_CHARS} characters", "items", index, "entities", entity_index
             )
@@ -155,7 +156,7 @@ def _item(raw: Any, index: int, now: datetime, document_tags: list[str], errors:
         if entity_type is not None and not isinstance(entity_type, str):
             errors.add("'type' must be a string or null", "items", index, "entities", entity_index)
             continue
-        entities.append({"text": entity["text"].strip(), "type": entity_type})
+        entities.append({"text": text, "type": entity_type})
     resolve = raw.get("resolve_entities", True)
     if resolve is None:
         resolve = True

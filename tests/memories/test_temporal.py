@@ -19,6 +19,9 @@ MONDAY = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 FRIDAY = datetime(2023, 5, 12, 9, 0, tzinfo=UTC)
 SATURDAY = datetime(2023, 5, 13, 9, 0, tzinfo=UTC)
 SUNDAY = datetime(2023, 5, 14, 9, 0, tzinfo=UTC)
+# The calendar's last and first days (Python's datetime holds years 1 to 9999).
+LAST_DAY = datetime(9999, 12, 31, 12, 0, tzinfo=UTC)
+FIRST_DAY = datetime(1, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def at(year: int, month: int, day: int) -> datetime:
@@ -249,12 +252,12 @@ def test_an_impossible_day_falls_back_to_its_month():
 @pytest.mark.parametrize(
     ("text", "reference"),
     [
-        ("next year", datetime(9999, 12, 31, 12, 0, tzinfo=UTC)),
-        ("tomorrow", datetime(9999, 12, 31, 12, 0, tzinfo=UTC)),
-        ("next week", datetime(9999, 12, 31, 12, 0, tzinfo=UTC)),
-        ("two days after next month", datetime(9999, 12, 31, 12, 0, tzinfo=UTC)),
-        ("last year", datetime(1, 1, 1, 12, 0, tzinfo=UTC)),
-        ("yesterday", datetime(1, 1, 1, 12, 0, tzinfo=UTC)),
+        ("next year", LAST_DAY),
+        ("tomorrow", LAST_DAY),
+        ("next week", LAST_DAY),
+        ("two days after next month", LAST_DAY),
+        ("last year", FIRST_DAY),
+        ("yesterday", FIRST_DAY),
         ("500 years ago", datetime(100, 1, 1, 12, 0, tzinfo=UTC)),
     ],
 )
@@ -263,7 +266,7 @@ def test_a_date_outside_the_calendar_is_no_range_rather_than_an_error(text, refe
 
 
 def test_expressions_inside_the_calendar_still_resolve_beside_one_outside_it():
-    found = find_time_expressions("next year, and also on 7 May 2023", datetime(9999, 12, 31, 12, 0, tzinfo=UTC))
+    found = find_time_expressions("next year, and also on 7 May 2023", LAST_DAY)
     assert [(r.text, r.start.date()) for r in found] == [("7 May 2023", date(2023, 5, 7))]
 
 
