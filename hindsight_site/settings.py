@@ -118,6 +118,14 @@ HINDSIGHT_RERANKER_MAX_CANDIDATES = env_int("HINDSIGHT_RERANKER_MAX_CANDIDATES",
 # The LLM reranker's model, through the one LLM door (purpose "rerank"); else HINDSIGHT_LLM_MODEL.
 HINDSIGHT_LLM_RERANK_MODEL = HINDSIGHT_RERANKER_MODEL if HINDSIGHT_RERANKER_PROVIDER == "litellm" else None
 
+# --- recall: in-process copies of large banks (memories/recall_index.py) -------------------------------------------
+# A bank with at least this many units is copied into each web process that recalls from it.
+HINDSIGHT_RECALL_INDEX_MIN_UNITS = env_int("HINDSIGHT_RECALL_INDEX_MIN_UNITS", 20_000, minimum=0)
+# Units held per process across banks (about 2.5 kB each with 384-dimension embeddings); 0 turns the copies off.
+HINDSIGHT_RECALL_INDEX_MAX_UNITS = env_int("HINDSIGHT_RECALL_INDEX_MAX_UNITS", 400_000, minimum=0)
+# After a bank changes, its copy is rebuilt at most this often per process (until then recall reads PostgreSQL).
+HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS = env_int("HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS", 300, minimum=0)
+
 # --- durable operations -------------------------------------------------------------------------------------------
 HINDSIGHT_OPERATION_LEASE_SECONDS = env_int("HINDSIGHT_OPERATION_LEASE_SECONDS", 60, minimum=2)
 HINDSIGHT_OPERATION_MAX_ATTEMPTS = env_int("HINDSIGHT_OPERATION_MAX_ATTEMPTS", 5, minimum=1, maximum=100)
@@ -127,7 +135,9 @@ CELERY_BEAT_SCHEDULE = {
     "reap-operations": {
         "task": "memories.tasks.reap_operations",
         "schedule": float(HINDSIGHT_REAPER_INTERVAL_SECONDS),
-    }
+    },
+    # The recall index's change log (memories/recall_index.py) is trimmed once it is long.
+    "prune-recall-changes": {"task": "memories.tasks.prune_recall_changes", "schedule": 3600.0},
 }
 
 # --- retain limits ------------------------------------------------------------------------------------------------
@@ -325,6 +335,9 @@ _KNOWN_VARIABLES = {
     "HINDSIGHT_RERANKER_MODEL",
     "HINDSIGHT_RERANKER_MAX_CANDIDATES",
     "HINDSIGHT_RETAIN_MAX_ITEMS",
+    "HINDSIGHT_RECALL_INDEX_MIN_UNITS",
+    "HINDSIGHT_RECALL_INDEX_MAX_UNITS",
+    "HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS",
     "HINDSIGHT_OPERATION_LEASE_SECONDS",
     "HINDSIGHT_OPERATION_MAX_ATTEMPTS",
     "HINDSIGHT_OPERATION_REDISPATCH_SECONDS",

@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -137,18 +138,23 @@ def _filters(bank: Bank, query: RecallQuery, *, large: bool, alias: str = "u") -
     return " AND ".join(clauses), params
 
 
-def _is_large(bank: Bank) -> bool:
+def _bank_size(bank: Bank) -> int:
+    """The bank's unit count, counted only as far as choosing a plan needs, cached 30 s."""
     cached = _bank_sizes.get(bank.pk)
     if cached and time.monotonic() - cached[1] < 30:
-        return cached[0] > EXACT_SCAN_MAX_UNITS
+        return cached[0]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM (SELECT 1 FROM memories_memoryunit WHERE bank_id = %s LIMIT %s) t",
-            [bank.pk, EXACT_SCAN_MAX_UNITS + 1],
+            [bank.pk, max(EXACT_SCAN_MAX_UNITS, settings.HINDSIGHT_RECALL_INDEX_MIN_UNITS) + 1],
         )
         size = cursor.fetchone()[0]
     _bank_sizes[bank.pk] = (size, time.monotonic())
-    return size > EXACT_SCAN_MAX_UNITS
+    return size
+
+
+def _is_large(bank: Bank) -> bool:
+    return _bank_size(bank) > EXACT_SCAN_MAX_UNITS
 
 
 def _vector_literal(vector: list[float]) -> str:
@@ -273,6 +279,16 @@ def _term_weights(cursor, text: str) -> list[tuple[str, float]]:
     return weights
 
 
+def _keyword_terms(cursor, text: str) -> tuple[list[tuple[str, float]], list[str]]:
+    """The query's weighted lexemes, and those informative enough for the any-term pass."""
+    terms = _term_weights(cursor, text[:KEYWORD_MAX_CHARS])
+    # A common term is left out of the any-term pass only where it is also common in absolute numbers (more matches
+    # than a pool scores): in a small store every term is worth reading.
+    rows, freqs, floor = _term_stats["rows"], _term_stats["freqs"], _term_stats["floor"]
+    informative = [t for t, w in terms if w >= KEYWORD_MIN_IDF or freqs.get(t, floor) * rows <= KEYWORD_POOL]
+    return terms, informative
+
+
 def _keyword(cursor, where: str, params: list, text: str, depth: int, facts: dict) -> Hits:
     """Full-text matches scored like BM25 with binary term frequency: the sum of the idf of the query terms a memory
     contains, ties to the shorter memory (so a long fact repeating a name does not win every question naming that
@@ -282,14 +298,10 @@ def _keyword(cursor, where: str, params: list, text: str, depth: int, facts: dic
     Each pass scores at most twice the depth (``KEYWORD_POOL`` at most) matching rows, so a common word in a large
     bank costs a bounded read.
     """
-    terms = _term_weights(cursor, text[:KEYWORD_MAX_CHARS])
+    terms, informative = _keyword_terms(cursor, text)
     if not terms:
         return []
     lexemes, weights = [t for t, _ in terms], [w for _, w in terms]
-    # A common term is left out of the any-term pass only where it is also common in absolute numbers (more matches
-    # than a pool scores): in a small store every term is worth reading.
-    rows, freqs, floor = _term_stats["rows"], _term_stats["freqs"], _term_stats["floor"]
-    informative = [t for t, w in terms if w >= KEYWORD_MIN_IDF or freqs.get(t, floor) * rows <= KEYWORD_POOL]
     sql = f"""
         WITH terms AS MATERIALIZED (
             SELECT quote_literal(t)::tsquery AS q, w FROM unnest(%s::text[], %s::float8[]) AS x(t, w)
@@ -414,6 +426,14 @@ class _Outcome:
 
     results: list[str]
     rest: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    read_from: str = "database"
+
+    def server_timing(self) -> str:
+        """The stage timings as an HTTP ``Server-Timing`` header value (milliseconds), and what answered the channels
+        (``read;desc=memory`` or ``database``): a client sees where the time went without asking for the trace."""
+        stages = [f"{name};dur={seconds * 1000:.2f}" for name, seconds in self.timings.items()]
+        return ", ".join([*stages, f"read;desc={self.read_from}"])
 
     def as_dict(self) -> dict[str, Any]:
         return {"results": json.loads("[" + ",".join(self.results) + "]"), **self.rest}
@@ -428,42 +448,16 @@ def recall(*, bank: Bank, query: RecallQuery) -> dict[str, Any]:
     return _recall(bank, query).as_dict()
 
 
-def recall_json(*, bank: Bank, query: RecallQuery) -> bytes:
+def recall_json(*, bank: Bank, query: RecallQuery) -> tuple[bytes, str]:
     """The same RecallResponse as UTF-8 JSON, without turning every result into Python objects and back (the API's
-    path: most of a large answer is written by PostgreSQL and passed through)."""
-    return _recall(bank, query).as_json()
+    path: each result's JSON is written beforehand and passed through), and its ``Server-Timing`` header value."""
+    outcome = _recall(bank, query)
+    return outcome.as_json(), outcome.server_timing()
 
 
-@metrics.timed("recall")
-def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
-    started = time.perf_counter()
-    if count_tokens(query.query) > MAX_QUERY_TOKENS:
-        raise BadRequest(f"query is longer than {MAX_QUERY_TOKENS} tokens; shorten it")
-    config = resolved_config(bank)
-    depth = _depth(config, query)
-    reference = query.query_timestamp or timezone.now()
-    timings: dict[str, float] = {}
-
-    from memories.embeddings import get_embedding_provider
-
-    # Embedding the query on another thread while PostgreSQL ran the keyword channel was measured slower: the
-    # keyword channel took the embedding's time longer (its thread holds the GIL the waiting query needs back).
-    tick = time.perf_counter()
-    vector = _vector_literal(get_embedding_provider(bank.embedding_model).embed_query(query.query))
-    timings["query_embedding"] = time.perf_counter() - tick
-
-    ranges: list[TimeRange] = []
-    if config.get("enable_temporal_retrieval", True):
-        if query.temporal_window:
-            start, end = query.temporal_window
-            ranges = [TimeRange(start=start, end=end, text="temporal_window", precise=False)]
-        else:
-            ranges = find_time_expressions(query.query, reference)
-
-    channels: dict[str, Hits] = {}
-    facts: dict[Any, tuple[float | None, int]] = {}
+def _channels_from_database(bank, query, config, vector, ranges, depth, large, channels, facts, timings) -> None:
+    vector = _vector_literal(vector)
     with transaction.atomic(), connection.cursor() as cursor:
-        large = _is_large(bank)
         where, params = _filters(bank, query, large=large)
         tick = time.perf_counter()
         channels["semantic"] = _semantic(cursor, where, params, vector, depth, large, facts)
@@ -485,6 +479,87 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
             tick = time.perf_counter()
             channels["temporal"] = _temporal(cursor, exact_where, exact_params, vector, ranges, depth, facts)
             timings["temporal"] = time.perf_counter() - tick
+
+
+def _channels_from_index(index, bank, query, config, vector, ranges, depth, channels, facts, timings) -> None:
+    """The same four channels, answered by this process's copy of the bank (``memories.recall_index``)."""
+    import numpy as np
+
+    query_vector = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(query_vector))
+    query_vector /= norm if norm > 0 else 1.0
+    mask = index.type_mask(query.types)
+    found: dict[str, list[tuple[int, float]]] = {}
+
+    tick = time.perf_counter()
+    found["semantic"] = index.semantic(query_vector, depth, mask)
+    timings["semantic"] = time.perf_counter() - tick
+    if config.get("enable_text_search", True):
+        tick = time.perf_counter()
+        with connection.cursor() as cursor:
+            terms, informative = _keyword_terms(cursor, query.query)
+        found["keyword"] = index.keyword(terms, informative, depth, mask) if terms else []
+        timings["keyword"] = time.perf_counter() - tick
+    ids = index.ids
+    for name, hits in found.items():
+        channels[name] = [(ids[row], score) for row, score in hits]
+    if config.get("enable_graph_retrieval", True):
+        tick = time.perf_counter()
+        seeds = sorted(_fuse(channels).items(), key=lambda kv: -kv[1])[:GRAPH_SEEDS]
+        top = max((score for _, score in seeds), default=1.0)
+        row_of = index.row_of
+        found["graph"] = index.graph(
+            [(row_of[unit], score / top) for unit, score in seeds], depth, mask, LINK_TYPE_FACTORS
+        )
+        channels["graph"] = [(ids[row], score) for row, score in found["graph"]]
+        timings["graph"] = time.perf_counter() - tick
+    if ranges:
+        tick = time.perf_counter()
+        found["temporal"] = index.temporal(query_vector, ranges, depth, mask)
+        channels["temporal"] = [(ids[row], score) for row, score in found["temporal"]]
+        timings["temporal"] = time.perf_counter() - tick
+    facts.update(index.facts([row for hits in found.values() for row, _ in hits]))
+
+
+@metrics.timed("recall")
+def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
+    started = time.perf_counter()
+    if count_tokens(query.query) > MAX_QUERY_TOKENS:
+        raise BadRequest(f"query is longer than {MAX_QUERY_TOKENS} tokens; shorten it")
+    config = resolved_config(bank)
+    depth = _depth(config, query)
+    reference = query.query_timestamp or timezone.now()
+    timings: dict[str, float] = {}
+
+    from memories.embeddings import get_embedding_provider
+
+    # Embedding the query on another thread while PostgreSQL ran the keyword channel was measured slower: the
+    # keyword channel took the embedding's time longer (its thread holds the GIL the waiting query needs back).
+    tick = time.perf_counter()
+    vector = get_embedding_provider(bank.embedding_model).embed_query(query.query)
+    timings["query_embedding"] = time.perf_counter() - tick
+
+    ranges: list[TimeRange] = []
+    if config.get("enable_temporal_retrieval", True):
+        if query.temporal_window:
+            start, end = query.temporal_window
+            ranges = [TimeRange(start=start, end=end, text="temporal_window", precise=False)]
+        else:
+            ranges = find_time_expressions(query.query, reference)
+
+    channels: dict[str, Hits] = {}
+    facts: dict[Any, tuple[float | None, int]] = {}
+    index = None
+    # Tag filters (tags_match "exact" with no tags means untagged only) are SQL's to apply.
+    if not query.tags and not query.tag_groups and query.tags_match != "exact":
+        from memories import recall_index
+
+        index = recall_index.current(bank.pk, eligible=_bank_size(bank) >= settings.HINDSIGHT_RECALL_INDEX_MIN_UNITS)
+    large = _is_large(bank)
+    if index is not None:
+        _channels_from_index(index, bank, query, config, vector, ranges, depth, channels, facts, timings)
+    else:
+        _channels_from_database(bank, query, config, vector, ranges, depth, large, channels, facts, timings)
 
     floors = query.min_scores
     semantic_scores = dict(channels.get("semantic", []))
@@ -523,7 +598,7 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
 
     tick = time.perf_counter()
     chosen, used = _fill(
-        bank, ordered, final, semantic_scores, keyword_scores, facts, query.max_tokens, reranker_scores
+        bank, ordered, final, semantic_scores, keyword_scores, facts, query.max_tokens, reranker_scores, index
     )
     timings["results"] = time.perf_counter() - tick
     tick = time.perf_counter()
@@ -543,6 +618,8 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
             "budget": query.budget,
             "candidate_depth": depth,
             "vector_search": "hnsw" if large else "exact",
+            # "memory": this process's copy of the bank answered the channels (memories.recall_index)
+            "read_from": "memory" if index is not None else "database",
             "time_ranges": [{"start": r.start.isoformat(), "end": r.end.isoformat(), "text": r.text} for r in ranges],
             "channels": {
                 name: {"count": len(hits), "ids": [str(i) for i, _ in hits[:20]]} for name, hits in channels.items()
@@ -552,14 +629,13 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
             "reranker": reranking,
             "result_channels": _result_channels(channels, [row.id for row in chosen]),
         }
-    return _Outcome([row.payload for row in chosen], rest)
+    return _Outcome([row.payload for row in chosen], rest, timings, "memory" if index is not None else "database")
 
 
 def _rerank(bank: Bank, reranker, text: str, ordered: list, final: dict) -> tuple[list, dict, dict[str, Any]]:
     """Reorder the first ``HINDSIGHT_RERANKER_MAX_CANDIDATES`` candidates by the reranker's scores (ties keep the
     fused order); the rest follow in fused order. On a reranker failure the fused order stands and the trace says
     why."""
-    from django.conf import settings
 
     from memories.rerank import RerankError
 
@@ -690,12 +766,21 @@ def _result_rows(
 _CHARS_PER_TOKEN = 4
 
 
-def _fill(bank: Bank, ordered: list, final, semantic, keyword, facts, max_tokens: int, reranker=None):
+def _fill(bank: Bank, ordered: list, final, semantic, keyword, facts, max_tokens: int, reranker=None, index=None):
     """The best memories that fit ``max_tokens`` (a real token count), stopping at the first that does not fit.
 
     With every candidate's stored token count the choice is made before reading anything, and one query writes
     exactly the chosen results. Rows without a count (older than the column) are read in slices sized by their
     length and counted here."""
+    if index is not None:  # every count is known, and every result written beforehand
+        chosen_ids, used = [], 0
+        for unit_id in ordered:
+            tokens = facts[unit_id][2]
+            if used + tokens > max_tokens:
+                break
+            used += tokens
+            chosen_ids.append(unit_id)
+        return index.results(chosen_ids, final, semantic or {}, keyword or {}, reranker or {}), used
     chosen_ids: list = []
     used = 0
     for unit_id in ordered:

@@ -16,3 +16,10 @@ def run_operation(operation_id: str) -> str | None:
 @shared_task(name="memories.tasks.reap_operations", ignore_result=True)
 def reap_operations() -> dict[str, int]:
     return operations.reap()
+
+
+@shared_task(name="memories.tasks.prune_recall_changes", ignore_result=True)
+def prune_recall_changes() -> int:
+    from memories import recall_index
+
+    return recall_index.prune_changes()

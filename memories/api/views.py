@@ -77,8 +77,9 @@ class RecallView(APIView):
         bank = Bank.objects.filter(bank_id=bank_id).first()
         if bank is None:  # nothing retained yet: nothing to recall (reads never create banks)
             return Response({"results": [], "entities": None, "chunks": None, "source_facts": None})
-        # The results' JSON is written by PostgreSQL and passed through (recall's hot path), not re-rendered.
-        return HttpResponse(recall_json(bank=bank, query=query), content_type="application/json")
+        # The results' JSON is written beforehand and passed through (recall's hot path), not re-rendered.
+        body, timing = recall_json(bank=bank, query=query)
+        return HttpResponse(body, content_type="application/json", headers={"Server-Timing": timing})
 
 
 class OperationListView(APIView):

@@ -25,7 +25,34 @@ def recall(api, bank_id, query, **body):
         f"/v1/default/banks/{bank_id}/memories/recall", {"query": query, "trace": True, **body}, format="json"
     )
     assert response.status_code == 200, response.json()
-    return response.json()
+    answer = response.json()
+    if READ_FROM["mode"] == "memory" and READ_FROM["built"]:
+        tagged = body.get("tags") or body.get("tag_groups") or body.get("tags_match") == "exact"
+        assert answer["trace"]["read_from"] == ("database" if tagged else "memory")
+    return answer
+
+
+READ_FROM = {"mode": "database", "built": False}
+
+
+@pytest.fixture(autouse=True, params=["database", "memory"])
+def read_from(request, monkeypatch, settings):
+    """Every test twice: recall reading PostgreSQL, and recall answered by an in-process copy of the bank built
+    just before each recall (memories.recall_index), which must give the same answers."""
+    from memories import recall_index
+
+    READ_FROM.update(mode=request.param, built=False)
+    if request.param == "memory":
+        settings.HINDSIGHT_RECALL_INDEX_MIN_UNITS = 0
+
+        def build_now(bank_pk, *, eligible):
+            index = recall_index.build(bank_pk)
+            READ_FROM["built"] = index is not None
+            return index
+
+        monkeypatch.setattr(recall_index, "current", build_now)
+    yield request.param
+    READ_FROM.update(mode="database", built=False)
 
 
 @pytest.fixture(autouse=True)
@@ -486,3 +513,15 @@ def test_recall_answers_even_when_the_statistics_cannot_be_refreshed(api, monkey
     body = recall(api, "refused", "train to Oslo")
     assert "Oslo" in body["results"][0]["text"]
     assert "Could not refresh the keyword statistics" in caplog.text
+
+
+def test_the_response_says_where_the_time_went_in_a_server_timing_header(api, read_from):
+    retain(api, "timed", "Alice adopted a beagle named Pepper.")
+    response = api.post("/v1/default/banks/timed/memories/recall", {"query": "Who has a dog?"}, format="json")
+    assert response.status_code == 200
+    entries = dict(part.strip().split(";", 1) for part in response["Server-Timing"].split(","))
+    for stage in ("query_embedding", "semantic", "keyword", "graph", "results", "total"):
+        assert float(entries[stage].removeprefix("dur=")) >= 0
+    assert float(entries["total"].removeprefix("dur=")) >= float(entries["semantic"].removeprefix("dur="))
+    assert entries["read"] == f"desc={read_from}"
+    assert "trace" not in response.json()
