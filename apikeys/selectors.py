@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 
 from apikeys.models import ApiKey
@@ -49,8 +50,11 @@ def active_key_count() -> int:
 
 
 def keys_exist() -> bool:
-    """Whether any active key exists: then every API request must carry one."""
-    return ApiKey.objects.active().exists()
+    """Whether any active key exists: then every API request must carry one. Asked on every API request, so in plain
+    SQL (the ORM spent longer building this query than PostgreSQL answering it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM apikeys_apikey WHERE revoked_at IS NULL)")
+        return cursor.fetchone()[0]
 
 
 def is_loopback(host: str) -> bool:

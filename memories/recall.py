@@ -257,7 +257,7 @@ def _read_term_stats(cursor) -> dict[str, float]:
     return freqs
 
 
-def _term_weights(cursor, text: str) -> list[tuple[str, float]]:
+def _term_weights(cursor, text: str, lexemes: list[str] | None = None) -> list[tuple[str, float]]:
     """The query's lexemes, each weighted by its inverse document frequency (BM25's idf, binary term frequency).
 
     Frequencies come from the planner's statistics of the search vector (``pg_stats.most_common_elems``, refreshed by
@@ -270,18 +270,20 @@ def _term_weights(cursor, text: str) -> list[tuple[str, float]]:
         rows = float(cursor.fetchone()[0])
         fresh_at = time.monotonic() - (0 if freqs else TERM_STATS_SECONDS - TERM_STATS_MISSING_SECONDS)
         _term_stats.update(at=fresh_at, freqs=freqs, floor=min(freqs.values(), default=0.0004) / 2, rows=rows)
-    cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [text])
+    if lexemes is None:  # else already read with the query that checked the in-process copy
+        cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [text])
+        lexemes = cursor.fetchone()[0]
     freqs, floor = _term_stats["freqs"], _term_stats["floor"]
     weights = []
-    for lexeme in cursor.fetchone()[0]:
+    for lexeme in lexemes:
         freq = freqs.get(lexeme, floor)
         weights.append((lexeme, math.log(1 + (1 - freq) / max(freq, 1e-6))))
     return weights
 
 
-def _keyword_terms(cursor, text: str) -> tuple[list[tuple[str, float]], list[str]]:
+def _keyword_terms(cursor, text: str, lexemes: list[str] | None = None) -> tuple[list[tuple[str, float]], list[str]]:
     """The query's weighted lexemes, and those informative enough for the any-term pass."""
-    terms = _term_weights(cursor, text[:KEYWORD_MAX_CHARS])
+    terms = _term_weights(cursor, text[:KEYWORD_MAX_CHARS], lexemes)
     # A common term is left out of the any-term pass only where it is also common in absolute numbers (more matches
     # than a pool scores): in a small store every term is worth reading.
     rows, freqs, floor = _term_stats["rows"], _term_stats["freqs"], _term_stats["floor"]
@@ -481,7 +483,7 @@ def _channels_from_database(bank, query, config, vector, ranges, depth, large, c
             timings["temporal"] = time.perf_counter() - tick
 
 
-def _channels_from_index(index, bank, query, config, vector, ranges, depth, channels, facts, timings) -> None:
+def _channels_from_index(index, bank, query, config, vector, ranges, depth, channels, facts, timings, lexemes) -> None:
     """The same four channels, answered by this process's copy of the bank (``memories.recall_index``)."""
     import numpy as np
 
@@ -497,7 +499,7 @@ def _channels_from_index(index, bank, query, config, vector, ranges, depth, chan
     if config.get("enable_text_search", True):
         tick = time.perf_counter()
         with connection.cursor() as cursor:
-            terms, informative = _keyword_terms(cursor, query.query)
+            terms, informative = _keyword_terms(cursor, query.query, lexemes)
         found["keyword"] = index.keyword(terms, informative, depth, mask) if terms else []
         timings["keyword"] = time.perf_counter() - tick
     ids = index.ids
@@ -549,15 +551,19 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
 
     channels: dict[str, Hits] = {}
     facts: dict[Any, tuple[float | None, int]] = {}
-    index = None
+    index, lexemes = None, None
     # Tag filters (tags_match "exact" with no tags means untagged only) are SQL's to apply.
     if not query.tags and not query.tag_groups and query.tags_match != "exact":
         from memories import recall_index
 
-        index = recall_index.current(bank.pk, eligible=_bank_size(bank) >= settings.HINDSIGHT_RECALL_INDEX_MIN_UNITS)
+        index, lexemes = recall_index.current(
+            bank.pk,
+            eligible=_bank_size(bank) >= settings.HINDSIGHT_RECALL_INDEX_MIN_UNITS,
+            text=query.query[:KEYWORD_MAX_CHARS],
+        )
     large = _is_large(bank)
     if index is not None:
-        _channels_from_index(index, bank, query, config, vector, ranges, depth, channels, facts, timings)
+        _channels_from_index(index, bank, query, config, vector, ranges, depth, channels, facts, timings, lexemes)
     else:
         _channels_from_database(bank, query, config, vector, ranges, depth, large, channels, facts, timings)
 
@@ -605,7 +611,12 @@ def _recall(bank: Bank, query: RecallQuery) -> _Outcome:
     rest: dict[str, Any] = {"entities": None, "chunks": None, "source_facts": None}
     if query.include_entities is not None:
         entity_ids = list(dict.fromkeys(e for row in chosen for e in (row.entity_ids or ())))
-        rest["entities"] = _entities_map(bank, query, entity_ids, query.include_entities)
+        if index is not None and not index.has_observations:  # names and order from the copy, nothing to read
+            rest["entities"] = _entities_map(
+                bank, query, entity_ids, query.include_entities, listed=index.entities_in_order(entity_ids)
+            )
+        else:
+            rest["entities"] = _entities_map(bank, query, entity_ids, query.include_entities)
     if query.include_chunks is not None:
         rest["chunks"] = _chunks_map(bank, chosen, query.include_chunks)
     if query.include_source_facts is not None:
@@ -810,11 +821,16 @@ def _fill(bank: Bank, ordered: list, final, semantic, keyword, facts, max_tokens
     return chosen, used
 
 
-def _entities_map(bank: Bank, query: RecallQuery, entity_ids: list, max_tokens: int) -> dict[str, dict]:
+def _entities_map(
+    bank: Bank, query: RecallQuery, entity_ids: list, max_tokens: int, listed: list | None = None
+) -> dict[str, dict]:
     """The entities the results mention (most mentioned first), each with the bank's observations about it (those
-    resting on facts that mention it, most proven first), within ``max_tokens``."""
+    resting on facts that mention it, most proven first), within ``max_tokens``. ``listed``: those entities already
+    in that order, in a bank without observations (from the in-process copy)."""
     if not entity_ids:
         return {}
+    if listed is not None:
+        return _entity_entries(listed, {}, max_tokens)
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -843,6 +859,10 @@ def _entities_map(bank: Bank, query: RecallQuery, entity_ids: list, max_tokens: 
             )
             for entity_id, text, mentioned_at in cursor.fetchall():
                 observations.setdefault(entity_id, []).append((text, mentioned_at))
+    return _entity_entries(entities, observations, max_tokens)
+
+
+def _entity_entries(entities: list, observations: dict, max_tokens: int) -> dict[str, dict]:
     out: dict[str, dict] = {}
     used = 0
     for entity_id, name in entities:

@@ -36,7 +36,8 @@ LINK_TYPES = ("entity", "caused_by", "semantic", "temporal")
 # Rows of a channel's candidates scored exactly before the HNSW index is asked: below this, a filtered semantic
 # search scans the allowed rows instead.
 EXACT_SEMANTIC_ROWS = 20_000
-ENTITY_UNITS_KEPT = 51  # the graph's 50 newest units of an entity, plus the seed itself
+ENTITY_UNITS_KEPT = 51
+SIMILARITY_SLICE = 1024  # the graph's 50 newest units of an entity, plus the seed itself
 
 
 @dataclass
@@ -64,6 +65,9 @@ class BankIndex:
     row_entities: list[tuple[int, ...]]  # row -> positions into entity arrays
     entity_mentions: np.ndarray  # mention_count per entity position
     entity_units: list[np.ndarray]  # entity position -> its newest units' rows (-1: not in the copy), newest first
+    entity_position: dict[str, int]  # entity id -> position; positions run in recall's entity order
+    entity_names: list[str]
+    entity_keys: list[str]  # position -> entity id
     heads: list[str]  # each row's RecallResult JSON without its scores and closing brace
     chunk_ids: list[str | None]
     source_ids: list[tuple[str, ...]]
@@ -103,7 +107,7 @@ class BankIndex:
             return []
         if allowed <= EXACT_SEMANTIC_ROWS:
             rows = np.arange(self.size) if mask is None else np.flatnonzero(mask)
-            return self._best(rows, self.vectors[rows] @ query, depth)
+            return self._best(rows, self.similarities(rows, query), depth)
         # An HNSW probe deep enough that the filter still leaves ``depth`` rows (as pgvector's iterative scan does);
         # a filter too selective for that is answered by the exact scan.
         wanted = min(self.size, depth * max(1, math.ceil(2 * self.size / allowed)) if mask is not None else depth)
@@ -113,7 +117,7 @@ class BankIndex:
             rows = rows[mask[rows]]
             if len(rows) < min(depth, allowed):
                 rows = np.flatnonzero(mask)
-        return self._best(rows, self.vectors[rows] @ query, depth)
+        return self._best(rows, self.similarities(rows, query), depth)
 
     @staticmethod
     def _best(rows: np.ndarray, scores: np.ndarray, depth: int) -> list[tuple[int, float]]:
@@ -223,7 +227,28 @@ class BankIndex:
         rows = np.flatnonzero(inside)
         if len(rows) == 0:
             return []
-        return self._best(rows, self.vectors[rows] @ query, depth)
+        return self._best(rows, self.similarities(rows, query), depth)
+
+    def similarities(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity of these rows to the query. Gathering many rows' vectors costs more than the product
+        (a fresh 40 MB array faults in page by page): a quarter of the bank or more is scored whole and then picked,
+        fewer rows are gathered in slices of 1,024."""
+        if len(rows) * 4 >= self.size:
+            return (self.vectors @ query)[rows]
+        if len(rows) <= SIMILARITY_SLICE:
+            return self.vectors[rows] @ query
+        return np.concatenate(
+            [self.vectors[rows[i : i + SIMILARITY_SLICE]] @ query for i in range(0, len(rows), SIMILARITY_SLICE)]
+        )
+
+    @property
+    def has_observations(self) -> bool:
+        return "observation" in self.type_names
+
+    def entities_in_order(self, entity_ids: list[str]) -> list[tuple[str, str]]:
+        """(id, name) of these entities, most mentioned first, then by name: as recall's SQL lists them."""
+        positions = sorted(self.entity_position[e] for e in set(entity_ids) if e in self.entity_position)
+        return [(self.entity_keys[p], self.entity_names[p]) for p in positions]
 
     def results(self, unit_ids: list, final: dict, semantic: dict, keyword: dict, reranker: dict) -> list:
         """Each unit's result (as ``recall._result_rows`` writes it), in this order."""
@@ -258,6 +283,13 @@ def _number(value) -> str:
 
 # --- the copies this process holds ----------------------------------------------------------------------------------
 
+# Copies are built only where recall serves requests: hindsight_site/wsgi.py turns this on in web processes. A Celery
+# worker (reflect's mental-model refreshes) or a management command recalls from PostgreSQL instead of spending
+# seconds and hundreds of MiB on a copy it would use a few times.
+BUILDS_ENABLED = False
+# A copy unused this long is dropped (its bank deleted, or no longer recalled from).
+IDLE_SECONDS = 3600
+
 _lock = threading.Lock()
 _indexes: dict[int, BankIndex] = {}
 _building: set[int] = set()
@@ -279,25 +311,41 @@ def enabled() -> bool:
     return settings.HINDSIGHT_RECALL_INDEX_MAX_UNITS > 0
 
 
-def current(bank_pk: int, *, eligible: bool) -> BankIndex | None:
+def current(bank_pk: int, *, eligible: bool, text: str | None = None) -> tuple[BankIndex | None, list[str] | None]:
     """This process's copy of the bank if it is up to date (one query asks), else None; an ``eligible`` (large enough)
-    bank without a copy, or with a stale one, gets one built in the background."""
+    bank without a copy, or with a stale one, gets one built in the background (in web processes).
+
+    With ``text``, that one query also returns its lexemes (``to_tsvector``), which the keyword channel needs next:
+    one round trip instead of two."""
     if not enabled():
-        return None
+        return None, None
+    _drop_idle()
     index = _indexes.get(bank_pk)
     if index is not None:
         with connection.cursor() as cursor:
-            cursor.execute(_FRESH_SQL, {"bank": bank_pk, "snapshot": index.snapshot})
-            fresh = cursor.fetchone()[0]
+            cursor.execute(
+                f"SELECT ({_FRESH_SQL}), tsvector_to_array(to_tsvector('english', %(text)s))",
+                {"bank": bank_pk, "snapshot": index.snapshot, "text": text or ""},
+            )
+            fresh, lexemes = cursor.fetchone()
         if fresh:
             index.used_at = time.monotonic()
-            return index
+            return index, (lexemes if text is not None else None)
         with _lock:
             if _indexes.get(bank_pk) is index:
                 del _indexes[bank_pk]
-    if eligible:
+    if eligible and BUILDS_ENABLED:
         _start_build(bank_pk)
-    return None
+    return None, None
+
+
+def _drop_idle() -> None:
+    now = time.monotonic()
+    for bank_pk, index in list(_indexes.items()):
+        if now - index.used_at > IDLE_SECONDS:
+            with _lock:
+                if _indexes.get(bank_pk) is index:
+                    del _indexes[bank_pk]
 
 
 def _start_build(bank_pk: int) -> None:
@@ -491,7 +539,12 @@ def build(bank_pk: int) -> BankIndex | None:
                 [("from", ">i4"), ("to", ">i4"), ("type", ">i4"), ("weight", ">f8")],
                 [bank_pk],
             )
-            raw.execute("SELECT id::text, mention_count FROM memories_entity WHERE bank_id = %s", [bank_pk])
+            # In the order recall lists entities (most mentioned first, then by name in the database's collation).
+            raw.execute(
+                "SELECT id::text, mention_count, canonical_name FROM memories_entity WHERE bank_id = %s"
+                " ORDER BY mention_count DESC, canonical_name",
+                [bank_pk],
+            )
             entities = raw.fetchall()
             raw.execute(
                 """
@@ -541,7 +594,7 @@ def build(bank_pk: int) -> BankIndex | None:
     link_start = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(origin, minlength=len(ids)), out=link_start[1:])
 
-    entity_position = {entity_id: position for position, (entity_id, _) in enumerate(entities)}
+    entity_position = {entity_id: position for position, (entity_id, _, _) in enumerate(entities)}
     shared: dict = {}  # one string object per chunk and entity id, however many units name it
     row_entities = [tuple(entity_position[e] for e in (row[6] or ()) if e in entity_position) for row in described]
     ann = Index(ndim=dim, metric="cos", dtype="i8", connectivity=16, expansion_add=64, expansion_search=64)
@@ -569,8 +622,11 @@ def build(bank_pk: int) -> BankIndex | None:
         link_weight=weight[order],
         link_factor=kind[order],
         row_entities=row_entities,
-        entity_mentions=np.array([count for _, count in entities], dtype=np.float64),
-        entity_units=[np.array(entity_units.get(entity_id, []), dtype=np.int64) for entity_id, _ in entities],
+        entity_mentions=np.array([count for _, count, _ in entities], dtype=np.float64),
+        entity_units=[np.array(entity_units.get(entity_id, []), dtype=np.int64) for entity_id, _, _ in entities],
+        entity_position=entity_position,
+        entity_names=[name for _, _, name in entities],
+        entity_keys=[shared.setdefault(entity_id, entity_id) for entity_id, _, _ in entities],
         heads=[row[7][:-1] for row in described],
         chunk_ids=[shared.setdefault(row[4], row[4]) for row in described],
         source_ids=[tuple(row[5]) if row[5] else () for row in described],

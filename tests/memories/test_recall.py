@@ -45,10 +45,15 @@ def read_from(request, monkeypatch, settings):
     if request.param == "memory":
         settings.HINDSIGHT_RECALL_INDEX_MIN_UNITS = 0
 
-        def build_now(bank_pk, *, eligible):
+        def build_now(bank_pk, *, eligible, text=None):
+            from django.db import connection
+
             index = recall_index.build(bank_pk)
             READ_FROM["built"] = index is not None
-            return index
+            with connection.cursor() as cursor:  # as the freshness check returns them
+                cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [text or ""])
+                lexemes = cursor.fetchone()[0]
+            return index, (lexemes if text is not None else None)
 
         monkeypatch.setattr(recall_index, "current", build_now)
     yield request.param

@@ -159,9 +159,13 @@ def test_every_write_that_recall_reads_is_logged_for_its_bank(api, write):
     assert changed_banks_after(actions[write]) == {bank.pk}
 
 
-def test_a_large_bank_gets_its_copy_built_in_the_background(api, settings):
+def test_a_large_bank_gets_its_copy_built_in_the_background_in_web_processes_only(api, settings, monkeypatch):
     retain(api, "background", *FACTS)
     settings.HINDSIGHT_RECALL_INDEX_MIN_UNITS = 1
+    assert recall(api, "background", "Who adopted a dog?")["trace"]["read_from"] == "database"
+    assert not recall_index.building(Bank.objects.get(bank_id="background").pk)  # not a web process: no build
+    recall_index.forget()
+    monkeypatch.setattr(recall_index, "BUILDS_ENABLED", True)  # what hindsight_site/wsgi.py does
     bank = Bank.objects.get(bank_id="background")
     assert recall(api, "background", "Who adopted a dog?")["trace"]["read_from"] == "database"
     deadline = time.monotonic() + 30
@@ -198,6 +202,24 @@ def test_pruning_the_change_log_makes_older_copies_stale(api):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM memories_bankchange WHERE bank_id = %s", [bank.pk])
         assert cursor.fetchone()[0] == 0
+
+
+def test_a_copy_left_unused_is_dropped(api, monkeypatch):
+    retain(api, "idle", *FACTS)
+    bank = copied("idle")
+    recall_index._indexes[bank.pk].used_at -= recall_index.IDLE_SECONDS + 1
+    assert recall(api, "idle", "Who adopted a dog?")["trace"]["read_from"] == "database"
+    assert bank.pk not in recall_index._indexes
+
+
+def test_web_processes_build_copies(monkeypatch):
+    import importlib
+
+    import hindsight_site.wsgi
+
+    monkeypatch.setattr(recall_index, "BUILDS_ENABLED", False)
+    importlib.reload(hindsight_site.wsgi)
+    assert recall_index.BUILDS_ENABLED is True
 
 
 def test_a_bank_with_a_unit_lacking_an_embedding_is_not_copied(api):
