@@ -140,9 +140,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(home: Path, port: int, embeddings_model: str | None = None) -> subprocess.Popen:
+def start_server(
+    home: Path, port: int, embeddings_model: str | None = None, from_memory: bool = False
+) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HINDSIGHT_", "DATABASE_URL", "CELERY_"))}
     env.update(HINDSIGHT_HOME=str(home), HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
+    if from_memory:  # every bank, however small, recalled from in-process copies (memories/recall_index.py)
+        env.update(HINDSIGHT_RECALL_INDEX_MIN_UNITS="1", HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS="0")
     if embeddings_model:
         env["HINDSIGHT_EMBEDDINGS_MODEL"] = embeddings_model
     log = open(home / "serve.log", "wb")  # noqa: SIM115 - handed to the child for its whole life
@@ -315,6 +319,11 @@ def main() -> None:
         "--embeddings-model", default=None, help="HINDSIGHT_EMBEDDINGS_MODEL for the server (default: built-in)"
     )
     parser.add_argument("--keep-home", action="store_true", help="keep the server's temporary data folder")
+    parser.add_argument(
+        "--from-memory",
+        action="store_true",
+        help="recall every bank from the server's in-process copies (normally only banks of 20,000+ memories)",
+    )
     parser.add_argument("--dump", type=Path, default=None, help="write per-question details as JSON lines here")
     args = parser.parse_args()
 
@@ -325,7 +334,7 @@ def main() -> None:
     port = free_port()
     print(f"LoCoMo dev: {len(conversations)} conversations, server home {home}, port {port}")
     print(f"code: {code_version()}")
-    serve = start_server(home, port, args.embeddings_model)
+    serve = start_server(home, port, args.embeddings_model, args.from_memory)
     try:
         run(f"http://127.0.0.1:{port}", home, conversations, args)
     finally:
@@ -359,6 +368,7 @@ def run(base: str, home: Path, conversations: list[Conversation], args) -> None:
     channel_counts: dict[str, list[int]] = defaultdict(list)
     temporal_fired: Counter = Counter()
     asked: Counter = Counter()
+    read_from: Counter = Counter()
     mapped = Counter()
     seen = Counter()
     map_calls = 0
@@ -376,6 +386,13 @@ def run(base: str, home: Path, conversations: list[Conversation], args) -> None:
             if turn_id:
                 facts_of_turn[turn_id].append(text)
         query_timestamp = conv.last_date.isoformat()
+        if args.from_memory:  # wait until this process's copy of the bank is built
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                probe = client.post(f"/v1/default/banks/{conv.bank}/memories/recall", json={"query": "warm up"})
+                if "read;desc=memory" in probe.headers.get("server-timing", ""):
+                    break
+                time.sleep(0.2)
         print(f"\nrecall {conv.bank}: {len(questions)} questions, query_timestamp {query_timestamp}", flush=True)
         for index, question in enumerate(questions, start=1):
             body = {
@@ -391,6 +408,7 @@ def run(base: str, home: Path, conversations: list[Conversation], args) -> None:
             response.raise_for_status()
             answer = response.json()
             trace = answer["trace"]
+            read_from[trace.get("read_from", "database")] += 1
             server_ms.append(trace["timings_ms"]["total"])
             tokens.append(trace["tokens_used"])
             result_counts.append(len(answer["results"]))
@@ -510,6 +528,7 @@ def run(base: str, home: Path, conversations: list[Conversation], args) -> None:
         f" median {statistics.median(tokens):.0f}; results per query mean {statistics.fmean(result_counts):.0f}"
     )
     print(f"  whole recall phase {recall_seconds:.0f}s (including {map_calls} wide recalls for the id map)")
+    print("  scored recalls answered from: " + ", ".join(f"{n} {source}" for source, n in sorted(read_from.items())))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def measure(base: str, queries: list[str], clients: int, max_tokens: int = 4096) -> dict:
+def measure(base: str, queries: list[str], clients: int, max_tokens: int = 4096, meter=None) -> dict:
     # The standard library's HTTP client, one keep-alive connection per client thread: the client runs on the same
     # 2 cores as the server, and httpx cost it about twice the CPU per request (2.3-4.3 ms against ~1 ms).
     address = urlsplit(base)
@@ -107,8 +107,10 @@ def measure(base: str, queries: list[str], clients: int, max_tokens: int = 4096)
 
     for query in warm_up_questions():  # model load, connections, plans; never the measured questions
         one(query)
+    before = meter.read() if meter else {}
     with ThreadPoolExecutor(clients) as pool:
         outcomes = list(pool.map(one, queries))
+    after = meter.read() if meter else {}
     latencies = [ms for ms, _, _ in outcomes]
     stages: dict[str, list[float]] = {}
     for _, timings, _ in outcomes:
@@ -122,7 +124,39 @@ def measure(base: str, queries: list[str], clients: int, max_tokens: int = 4096)
         "p95": percentile(latencies, 0.95),
         "stages": {name: statistics.median(values) for name, values in stages.items()},
         "read_from": sources,
+        "cpu": {name: (after[name] - before[name]) * 1000 / len(queries) for name in after},
     }
+
+
+class CpuMeter:
+    """CPU seconds so far of the web workers (gunicorn), PostgreSQL (the home's postmaster and its children) and this
+    benchmark process: per-query CPU by part, for a machine whose 2 cores they all share."""
+
+    def __init__(self, serve, home: Path):
+        self.serve = serve
+        self.postmaster = int((ProfilePaths(home, "default").postgres_data / "postmaster.pid").read_text().split()[0])
+
+    def read(self) -> dict[str, float]:
+        import psutil
+
+        def total(processes) -> float:
+            seconds = 0.0
+            for process in processes:
+                try:
+                    times = process.cpu_times()
+                    seconds += times.user + times.system
+                except psutil.Error:
+                    pass
+            return seconds
+
+        tree = psutil.Process(self.serve.pid).children(recursive=True)
+        web = [p for p in tree if "gunicorn" in " ".join(p.cmdline())]
+        postmaster = psutil.Process(self.postmaster)
+        return {
+            "web": total(web),
+            "PostgreSQL": total([postmaster, *postmaster.children()]),
+            "client": total([psutil.Process()]),
+        }
 
 
 def server_timing(header: str) -> tuple[dict[str, float], str]:
@@ -178,7 +212,8 @@ def report(label: str, result: dict) -> None:
     print(f"{label:<48} p50 {result['p50']:6.1f} ms   p95 {result['p95']:6.1f} ms   load {load()}", flush=True)
     print(f"{'':<48} server medians (ms): {stages}", flush=True)
     sources = ", ".join(f"{count} from {source}" for source, count in sorted(result["read_from"].items()))
-    print(f"{'':<48} answers: {sources}", flush=True)
+    cpu = ", ".join(f"{name} {ms:.1f}" for name, ms in result["cpu"].items())
+    print(f"{'':<48} answers: {sources}; CPU per query (ms): {cpu}", flush=True)
 
 
 def load() -> str:
@@ -243,20 +278,21 @@ def main() -> None:
             f"max_tokens {args.max_tokens}"
         )
         wait_for_copies(base, serve)
+        meter = CpuMeter(serve, home)
         print(f"{os.cpu_count()} cores; load average {load()}", flush=True)
         rng = random.Random(11)
-        report("sequential", measure(base, questions(rng, args.queries), 1, args.max_tokens))
-        report("4 concurrent clients", measure(base, questions(rng, args.queries), 4, args.max_tokens))
+        report("sequential", measure(base, questions(rng, args.queries), 1, args.max_tokens, meter))
+        report("4 concurrent clients", measure(base, questions(rng, args.queries), 4, args.max_tokens, meter))
         if args.other_banks:
             print(f"\nadding {args.other_banks:,} other banks x {args.units_per_other_bank} units …", flush=True)
             add_other_banks(home, args.other_banks, args.units_per_other_bank)
             report(
                 f"sequential, {args.other_banks:,} other banks",
-                measure(base, questions(rng, args.queries), 1, args.max_tokens),
+                measure(base, questions(rng, args.queries), 1, args.max_tokens, meter),
             )
             report(
                 f"4 concurrent clients, {args.other_banks:,} other banks",
-                measure(base, questions(rng, args.queries), 4, args.max_tokens),
+                measure(base, questions(rng, args.queries), 4, args.max_tokens, meter),
             )
 
 

@@ -123,7 +123,8 @@ HINDSIGHT_LLM_RERANK_MODEL = HINDSIGHT_RERANKER_MODEL if HINDSIGHT_RERANKER_PROV
 HINDSIGHT_RECALL_INDEX_MIN_UNITS = env_int("HINDSIGHT_RECALL_INDEX_MIN_UNITS", 20_000, minimum=0)
 # Units held per process across banks (about 2.5 kB each with 384-dimension embeddings); 0 turns the copies off.
 HINDSIGHT_RECALL_INDEX_MAX_UNITS = env_int("HINDSIGHT_RECALL_INDEX_MAX_UNITS", 400_000, minimum=0)
-# After a bank changes, its copy is rebuilt at most this often per process (until then recall reads PostgreSQL).
+# After a bank changes, its copy is rebuilt once 20 times its last build's duration has passed since that build
+# began, or this many seconds if fewer (until then recall reads PostgreSQL).
 HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS = env_int("HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS", 300, minimum=0)
 
 # --- durable operations -------------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ scores, tie-breaks and depth), so fused results are the ones PostgreSQL would gi
 Coherence: the copy is of one PostgreSQL snapshot. Triggers log, per bank, every transaction that changes what recall
 reads (migration 0007). Before each use, one query asks whether a transaction that snapshot did not see has since
 committed a change to the bank; if so the copy is dropped, that recall reads PostgreSQL, and a new copy is built in
-the background (at most once per ``HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS`` per bank and process). A copy is never
-updated in place: a bank written to all the time is simply recalled from PostgreSQL.
+the background once 20 times the last build's duration has passed since it began (or
+``HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS`` if that is shorter), per bank and process. A copy is never updated in
+place: a bank written to all the time is mostly recalled from PostgreSQL.
 
 Recalls filtered by tags are answered by PostgreSQL (the tag semantics live in SQL), as are banks where some valid
 unit has no embedding of the bank's dimension.
@@ -294,6 +295,12 @@ _lock = threading.Lock()
 _indexes: dict[int, BankIndex] = {}
 _building: set[int] = set()
 _build_started: dict[int, float] = {}
+_build_took: dict[int, float] = {}  # seconds the bank's last build took
+# A stale copy is rebuilt once this many build-times have passed since the last build began (so rebuilding a bank that
+# keeps changing costs at most about 1/20 of a core per process), and never less than HINDSIGHT_RECALL_INDEX_
+# REBUILD_SECONDS apart: a 1,000-memory bank (under a second to build) can be rebuilt within seconds of a write, a
+# 100,000-memory one (about 20 s) at most every 5 minutes.
+REBUILD_COST_FACTOR = 20
 
 _FRESH_SQL = """
     SELECT NOT EXISTS (
@@ -351,9 +358,8 @@ def _drop_idle() -> None:
 def _start_build(bank_pk: int) -> None:
     with _lock:
         last = _build_started.get(bank_pk)
-        if bank_pk in _building or (
-            last is not None and time.monotonic() - last < settings.HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS
-        ):
+        wait = min(settings.HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS, REBUILD_COST_FACTOR * _build_took.get(bank_pk, 0.0))
+        if bank_pk in _building or (last is not None and time.monotonic() - last < wait):
             return
         _building.add(bank_pk)
         _build_started[bank_pk] = time.monotonic()
@@ -361,6 +367,7 @@ def _start_build(bank_pk: int) -> None:
 
 
 def _build_thread(bank_pk: int) -> None:
+    started = time.monotonic()
     try:
         index = build(bank_pk)
         if index is not None:
@@ -370,6 +377,7 @@ def _build_thread(bank_pk: int) -> None:
     finally:
         with _lock:
             _building.discard(bank_pk)
+            _build_took[bank_pk] = time.monotonic() - started
         connections.close_all()
 
 
@@ -391,9 +399,11 @@ def forget(bank_pk: int | None = None) -> None:
         if bank_pk is None:
             _indexes.clear()
             _build_started.clear()
+            _build_took.clear()
         else:
             _indexes.pop(bank_pk, None)
             _build_started.pop(bank_pk, None)
+            _build_took.pop(bank_pk, None)
 
 
 def building(bank_pk: int) -> bool:

@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from memories.models import MemoryUnit
-from memories.recall import RRF_K, _fuse, count_tokens
+from memories.recall import CHANNEL_WEIGHTS, RRF_K, _fuse, count_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -153,14 +153,14 @@ def test_fusion_rewards_agreement_between_channels():
     fused = _fuse({"semantic": [("a", 0.9), ("b", 0.8)], "keyword": [("b", 3.0), ("c", 2.0)]})
     assert max(fused, key=fused.get) == "b"
     assert fused["a"] == pytest.approx(1 / (RRF_K + 1))
-    assert fused["b"] == pytest.approx(1 / (RRF_K + 2) + 0.2 / (RRF_K + 1))
+    assert fused["b"] == pytest.approx(1 / (RRF_K + 2) + CHANNEL_WEIGHTS["keyword"] / (RRF_K + 1))
 
 
 def test_graph_and_keyword_hits_count_less_than_semantic_ones():
     fused = _fuse({"semantic": [("direct", 0.8)], "keyword": [("word", 1.0)], "graph": [("reached", 0.9)]})
     assert fused["direct"] == pytest.approx(1 / (RRF_K + 1))
-    assert fused["word"] == pytest.approx(0.2 / (RRF_K + 1))
-    assert fused["reached"] == pytest.approx(0.05 / (RRF_K + 1))
+    assert fused["word"] == pytest.approx(CHANNEL_WEIGHTS["keyword"] / (RRF_K + 1))
+    assert fused["reached"] == pytest.approx(CHANNEL_WEIGHTS["graph"] / (RRF_K + 1))
     assert fused["direct"] > fused["word"] > fused["reached"]
 
 

@@ -227,3 +227,28 @@ def test_a_bank_with_a_unit_lacking_an_embedding_is_not_copied(api):
     bank = Bank.objects.get(bank_id="partial")
     MemoryUnit.objects.filter(bank=bank).update(embedding=None)
     assert recall_index.build(bank.pk) is None
+
+
+def test_a_stale_copy_is_rebuilt_after_twenty_build_times_or_the_configured_seconds(monkeypatch, settings):
+    started = []
+
+    class RecordedThread:
+        def __init__(self, *, target, args, name, daemon):
+            self.bank_pk = args[0]
+
+        def start(self):
+            started.append(self.bank_pk)
+
+    monkeypatch.setattr(recall_index.threading, "Thread", RecordedThread)
+    settings.HINDSIGHT_RECALL_INDEX_REBUILD_SECONDS = 300
+    now = time.monotonic()
+    recall_index._build_took.update({1: 0.5, 2: 20.0})
+    recall_index._build_started.update({1: now - 5, 2: now - 200})
+    recall_index._start_build(1)  # 5 s < 20 x 0.5 s: too soon
+    recall_index._start_build(2)  # 200 s < min(300, 20 x 20 s): too soon
+    assert started == []
+    recall_index._build_started.update({1: now - 11, 2: now - 301})
+    recall_index._start_build(1)
+    recall_index._start_build(2)
+    assert started == [1, 2]
+    recall_index._building.clear()
