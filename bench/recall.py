@@ -124,7 +124,7 @@ def measure(base: str, queries: list[str], clients: int, max_tokens: int = 4096,
         "p95": percentile(latencies, 0.95),
         "stages": {name: statistics.median(values) for name, values in stages.items()},
         "read_from": sources,
-        "cpu": {name: (after[name] - before[name]) * 1000 / len(queries) for name in after},
+        "cpu": {name: CpuMeter.spent(before.get(name, {}), after[name]) * 1000 / len(queries) for name in after},
     }
 
 
@@ -136,15 +136,16 @@ class CpuMeter:
         self.serve = serve
         self.postmaster = int((ProfilePaths(home, "default").postgres_data / "postmaster.pid").read_text().split()[0])
 
-    def read(self) -> dict[str, float]:
+    def read(self) -> dict[str, dict[int, float]]:
+        """Per part, each live process's CPU seconds by pid (PostgreSQL's backends come and go between reads)."""
         import psutil
 
-        def total(processes) -> float:
-            seconds = 0.0
+        def total(processes) -> dict[int, float]:
+            seconds = {}
             for process in processes:
                 try:
                     times = process.cpu_times()
-                    seconds += times.user + times.system
+                    seconds[process.pid] = times.user + times.system
                 except psutil.Error:
                     pass
             return seconds
@@ -157,6 +158,12 @@ class CpuMeter:
             "PostgreSQL": total([postmaster, *postmaster.children()]),
             "client": total([psutil.Process()]),
         }
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        """CPU seconds spent between two reads by the processes alive at the second (a process that exited in between
+        is left out rather than subtracted)."""
+        return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def server_timing(header: str) -> tuple[dict[str, float], str]:
@@ -207,13 +214,14 @@ def web_rss(serve) -> str:
     return "web workers' RSS " + ", ".join(f"{p.memory_info().rss / 2**20:,.0f} MiB" for p in workers)
 
 
-def report(label: str, result: dict) -> None:
+def report(label: str, result: dict, serve) -> None:
     stages = ", ".join(f"{name} {ms:.1f}" for name, ms in result["stages"].items())
     print(f"{label:<48} p50 {result['p50']:6.1f} ms   p95 {result['p95']:6.1f} ms   load {load()}", flush=True)
     print(f"{'':<48} server medians (ms): {stages}", flush=True)
     sources = ", ".join(f"{count} from {source}" for source, count in sorted(result["read_from"].items()))
     cpu = ", ".join(f"{name} {ms:.1f}" for name, ms in result["cpu"].items())
     print(f"{'':<48} answers: {sources}; CPU per query (ms): {cpu}", flush=True)
+    print(f"{'':<48} after the phase: {web_rss(serve)}", flush=True)
 
 
 def load() -> str:
@@ -266,33 +274,44 @@ def main() -> None:
     parser.add_argument("--other-banks", type=int, default=10_000, help="0 skips the phases with other banks")
     parser.add_argument("--units-per-other-bank", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=4096, help="the answer's token budget (the target's is 4096)")
+    parser.add_argument(
+        "--no-copies",
+        action="store_true",
+        help="serve with HINDSIGHT_RECALL_INDEX_MAX_UNITS=0: every recall reads PostgreSQL (the path before copies)",
+    )
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="hs-bench-"))
     if args.home is None:
         subprocess.run([sys.executable, str(REPO / "bench" / "retain.py"), "--home", str(home)], check=True)
-    with serving(home, 19_000 + os.getpid() % 1000) as (base, serve):
+    settings = {"HINDSIGHT_RECALL_INDEX_MAX_UNITS": "0"} if args.no_copies else {}
+    with serving(home, 19_000 + os.getpid() % 1000, **settings) as (base, serve):
         units = count_units(base, BANK)
         print(
             f"bank {BANK}: {units:,} memory units; {args.queries} questions per phase, budget mid, "
             f"max_tokens {args.max_tokens}"
         )
-        wait_for_copies(base, serve)
+        if args.no_copies:
+            print(f"in-process copies off; {web_rss(serve)}")
+        else:
+            wait_for_copies(base, serve)
         meter = CpuMeter(serve, home)
         print(f"{os.cpu_count()} cores; load average {load()}", flush=True)
         rng = random.Random(11)
-        report("sequential", measure(base, questions(rng, args.queries), 1, args.max_tokens, meter))
-        report("4 concurrent clients", measure(base, questions(rng, args.queries), 4, args.max_tokens, meter))
+        report("sequential", measure(base, questions(rng, args.queries), 1, args.max_tokens, meter), serve)
+        report("4 concurrent clients", measure(base, questions(rng, args.queries), 4, args.max_tokens, meter), serve)
         if args.other_banks:
             print(f"\nadding {args.other_banks:,} other banks x {args.units_per_other_bank} units …", flush=True)
             add_other_banks(home, args.other_banks, args.units_per_other_bank)
             report(
                 f"sequential, {args.other_banks:,} other banks",
                 measure(base, questions(rng, args.queries), 1, args.max_tokens, meter),
+                serve,
             )
             report(
                 f"4 concurrent clients, {args.other_banks:,} other banks",
                 measure(base, questions(rng, args.queries), 4, args.max_tokens, meter),
+                serve,
             )
 
 

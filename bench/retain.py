@@ -161,10 +161,11 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def serving(home: Path, port: int):
-    """``manage.py serve`` on ``home`` (embedded services, offline) for the block; yields (base URL, process)."""
+def serving(home: Path, port: int, **settings: str):
+    """``manage.py serve`` on ``home`` (embedded services, offline, ``settings`` as extra environment variables) for
+    the block; yields (base URL, process)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HINDSIGHT_", "DATABASE_URL", "CELERY_"))}
-    env.update(HINDSIGHT_HOME=str(home), HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True")
+    env.update(HINDSIGHT_HOME=str(home), HF_HUB_OFFLINE="1", LITELLM_LOCAL_MODEL_COST_MAP="True", **settings)
     serve = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=REPO,

@@ -20,6 +20,8 @@ unit has no embedding of the bank's dimension.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import math
 import threading
@@ -379,6 +381,14 @@ def _build_thread(bank_pk: int) -> None:
             _building.discard(bank_pk)
             _build_took[bank_pk] = time.monotonic() - started
         connections.close_all()
+        _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Hand the build's freed temporaries (rows read, lists of postings) back to the OS: glibc keeps them in its arenas
+    otherwise, 90-160 MiB of resident memory after copying a bank of 100,000 memories. No-op on other C libraries."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def install(index: BankIndex) -> None:
